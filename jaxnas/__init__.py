@@ -1,0 +1,3 @@
+"""jaxnas: training-free neural architecture search in JAX/Flax."""
+
+__version__ = "0.1.0"

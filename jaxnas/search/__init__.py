@@ -1,0 +1,76 @@
+"""Searches over a space, driven by proxy scores or benchmark lookups.
+
+Each search takes plain callables, so the same code runs on live scores
+(the engine, through the store) and on precomputed tables:
+
+* ``score_fn(archs) -> list[float | None]``: proxy scores (None: undefined);
+* ``lookup_fn(arch) -> float | None``: a trained accuracy from a benchmark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class RunResult:
+  run: int
+  arch: Any
+  score: float | None
+  evaluated: int
+  note: str | None = None
+
+
+def argmax_defined(values: Sequence[float | None]) -> int | None:
+  """Index of the largest defined value (NaN-aware); None if none is."""
+  best, best_i = -np.inf, None
+  for i, v in enumerate(values):
+    if v is not None and np.isfinite(v) and (best_i is None or v > best):
+      best, best_i = v, i
+  return best_i
+
+
+def naswot_sample_runs(space, rng: np.random.Generator, runs: int,
+                       n_samples: int) -> list[list[Any]]:
+  """The candidate lists of NASWOT Algorithm 1: N uniform draws per run
+  (with replacement, as the reference draws benchmark indices)."""
+  return [space.sample(rng, n_samples) for _ in range(runs)]
+
+
+def naswot_search(candidates: list[list[Any]],
+                  scores: Callable[[Any], float | None]) -> list[RunResult]:
+  """NASWOT Algorithm 1 (Mellor et al. 2021): keep each run's best score.
+
+  Args:
+    candidates: per run, the N sampled architectures.
+    scores: the proxy score of an architecture (None if undefined).
+  """
+  results = []
+  for run, archs in enumerate(candidates):
+    values = [scores(a) for a in archs]
+    i = argmax_defined(values)
+    if i is None:
+      results.append(RunResult(run, None, None, len(archs),
+                               'no candidate had a defined score'))
+    else:
+      results.append(RunResult(run, archs[i], values[i], len(archs)))
+  return results
+
+
+def random_search(candidates: list[list[Any]],
+                  lookup: Callable[[Any], float | None]) -> list[RunResult]:
+  """Random search: of N random cells, keep the best by a benchmark lookup
+  (e.g. validation accuracy); with N = 1 this is a random cell."""
+  results = []
+  for run, archs in enumerate(candidates):
+    values = [lookup(a) for a in archs]
+    i = argmax_defined(values)
+    if i is None:
+      results.append(RunResult(run, None, None, len(archs),
+                               'no candidate is in the benchmark'))
+    else:
+      results.append(RunResult(run, archs[i], values[i], len(archs)))
+  return results

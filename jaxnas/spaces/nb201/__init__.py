@@ -1,0 +1,65 @@
+"""NAS-Bench-201 search space: spec (numpy) and network (Flax)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from jaxnas import nn as jnn
+from jaxnas.spaces.nb201 import spec
+
+
+@dataclasses.dataclass(frozen=True)
+class NB201Space:
+  """The NB201 space as the engine and searches see it.
+
+  An architecture is an int32 op array ``[6]``; strings are parsed at the
+  edges of the program (files, flags) and formatted for output.
+  """
+  channels: int = 16
+  cells_per_stage: int = 5
+  num_classes: int = 1
+  name: str = 'nb201'
+  benchmark_key: str = 'arch_str'
+
+  # --- spec -------------------------------------------------------------
+  def parse(self, text: str) -> np.ndarray:
+    return spec.parse(text)
+
+  def format(self, arch) -> str:
+    return spec.format(arch)
+
+  def arch_id(self, arch) -> int:
+    """Order-independent integer id used to derive the arch's PRNG key."""
+    return spec.to_id(arch)
+
+  def iso_key(self, arch) -> str:
+    return spec.iso_key(arch)
+
+  def sample(self, rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    return list(spec.sample(rng, n))
+
+  def mutate(self, arch, rng: np.random.Generator) -> np.ndarray:
+    return spec.mutate(arch, rng)
+
+  def enumerate(self) -> list[np.ndarray]:
+    return list(spec.enumerate_all())
+
+  def param_count(self, arch, num_classes: int = 10) -> int:
+    return spec.param_count(arch, self.channels, self.cells_per_stage,
+                            num_classes)
+
+  def describe(self, arch) -> dict[str, Any]:
+    return {'key': spec.iso_key(arch), 'connected': spec.is_connected(arch)}
+
+  # --- network ----------------------------------------------------------
+  def arch_arrays(self, arch) -> np.ndarray:
+    """The data the compiled network takes for this arch."""
+    return spec.check_ops(arch)
+
+  def network(self, tap: jnn.Tap = jnn.NO_TAP, weight_init: str = 'torch'):
+    from jaxnas.spaces.nb201 import network  # pylint: disable=g-import-not-at-top
+    return network.TinyNetwork(self.channels, self.cells_per_stage,
+                               self.num_classes, weight_init, tap)

@@ -1,0 +1,112 @@
+"""jaxnas command line: flags in, one library call per mode.
+
+  python run.py                      # quickstart: NASWOT, 100 NB201 cells
+  python run.py --mode=score --space=nb201 --archs=FILE --proxies=naswot \
+      --data=npz:PATH --batch_size=128 --seed=0 --output=DIR
+  python run.py --mode=search --algorithm=naswot --n_samples=100 --runs=10 \
+      --data=... --benchmark=csv:PATH --output=DIR
+  python run.py --mode=correlate --proxies=naswot --sample=1000 --data=... \
+      --benchmark=csv:PATH --metric=cifar10_test --output=DIR
+  python run.py --mode=describe --archs=FILE --output=DIR
+
+The logic lives in jaxnas.workflows; see README.md for every flag.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import logging
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('mode', 'quickstart',
+                  ['quickstart', 'score', 'search', 'correlate', 'describe',
+                   'enumerate'], 'What to run.')
+flags.DEFINE_string('space', 'nb201', 'Search space: nb201 (nb101 later).')
+flags.DEFINE_list('proxies', ['naswot'], 'Proxies to compute.')
+flags.DEFINE_string('archs', None, 'File with one architecture a line.')
+flags.DEFINE_integer('sample', None, 'Score N random cells (0: all cells; '
+                     'with --benchmark, cells it covers).')
+flags.DEFINE_string('data', 'cifar10', 'cifar10, cifar100, imagenet16-120 '
+                    '(tfds), npz:PATH, or synthetic.')
+flags.DEFINE_string('data_dir', None, 'tfds data directory.')
+flags.DEFINE_enum('norm', None, ['cifar10', 'cifar100', 'imagenet16-120',
+                                 'none'],
+                  'Normalisation constants (default: the dataset\'s; '
+                  'CIFAR-10\'s for npz and synthetic).')
+flags.DEFINE_integer('batch_size', 128, 'Images per scoring batch.')
+flags.DEFINE_bool('shuffle', False, 'Seeded random images instead of the '
+                  'first batch_size.')
+flags.DEFINE_integer('seed', 0, 'Seed of initialisations and sampling.')
+flags.DEFINE_integer('inits', 1, 'Initialisations per architecture (one '
+                     'compiled call); scores report mean, std and each.')
+flags.DEFINE_integer('map_batch', 1, 'Inits vmapped together within the map.')
+flags.DEFINE_enum('weight_init', 'torch', ['torch', 'he_normal',
+                                           'he_normal_fan_in'],
+                  'Weight initialisation (torch = PyTorch default, the '
+                  'NASWOT reference).')
+flags.DEFINE_integer('devices', None, 'Devices to spread architectures over '
+                     '(default: all).')
+flags.DEFINE_integer('cpu_devices', None, 'Split the host CPU into this many '
+                     'XLA devices (sets XLA_FLAGS before JAX starts).')
+flags.DEFINE_integer('channels', None, 'Network width C (space default).')
+flags.DEFINE_integer('cells_per_stage', None, 'Cells per stage N (space '
+                     'default).')
+flags.DEFINE_string('output', 'out', 'Output directory.')
+flags.DEFINE_string('store', None, 'SQLite results store (default '
+                    'OUTPUT/store.sqlite).')
+flags.DEFINE_string('score_table', None, 'csv:PATH of precomputed scores '
+                    '(columns arch and one per proxy) used instead of '
+                    'computing.')
+flags.DEFINE_string('benchmark', None, 'csv:PATH ground-truth table.')
+flags.DEFINE_string('metric', 'cifar10_test', 'Benchmark column(s) to report '
+                    '(comma-separated).')
+flags.DEFINE_string('search_metric', 'cifar10_valid', 'Benchmark column '
+                    'that benchmark-driven searches optimise.')
+flags.DEFINE_enum('algorithm', 'naswot', ['naswot', 'random'],
+                  'Search algorithm.')
+flags.DEFINE_integer('n_samples', 100, 'Cells sampled per search run (N).')
+flags.DEFINE_integer('runs', 10, 'Independent search runs.')
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  from jaxnas import workflows  # pylint: disable=g-import-not-at-top
+  from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
+  quickstart = FLAGS.mode == 'quickstart'
+  cfg = workflows.RunConfig(
+      mode=FLAGS.mode, space=FLAGS.space, proxies=tuple(FLAGS.proxies),
+      archs=FLAGS.archs, sample=FLAGS.sample, data=FLAGS.data,
+      data_fallback=quickstart and not FLAGS['data'].present,
+      batch_size=FLAGS.batch_size, shuffle=FLAGS.shuffle, norm=FLAGS.norm,
+      data_dir=FLAGS.data_dir, seed=FLAGS.seed, inits=FLAGS.inits,
+      map_batch=FLAGS.map_batch, weight_init=FLAGS.weight_init,
+      devices=FLAGS.devices, channels=FLAGS.channels,
+      cells_per_stage=FLAGS.cells_per_stage, output=FLAGS.output,
+      store=FLAGS.store, score_table=FLAGS.score_table,
+      benchmark=FLAGS.benchmark, metric=FLAGS.metric,
+      search_metric=FLAGS.search_metric, algorithm=FLAGS.algorithm,
+      n_samples=FLAGS.n_samples, runs=FLAGS.runs)
+  try:
+    workflows.run(cfg)
+  except JaxnasError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  return 0
+
+
+def _early_env(argv):
+  """Environment that must be set before JAX/TensorFlow are imported."""
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  for arg in argv:
+    if arg.startswith('--cpu_devices='):
+      n = int(arg.split('=', 1)[1])
+      os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                                 f' --xla_force_host_platform_device_count={n}')
+
+
+if __name__ == '__main__':
+  _early_env(sys.argv)
+  app.run(main)
