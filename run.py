@@ -68,11 +68,23 @@ flags.DEFINE_enum('algorithm', 'naswot', ['naswot', 'random'],
                   'Search algorithm.')
 flags.DEFINE_integer('n_samples', 100, 'Cells sampled per search run (N).')
 flags.DEFINE_integer('runs', 10, 'Independent search runs.')
+flags.DEFINE_string(
+    'compilation_cache',
+    os.environ.get('JAXNAS_COMPILATION_CACHE',
+                   os.path.expanduser('~/.cache/jaxnas/xla')),
+    'Persistent XLA compilation cache directory (empty: off). A second run '
+    'of the same program skips most of its compile time.')
+flags.DEFINE_float('progress_seconds', 10.0, 'Seconds between progress '
+                   'lines on long runs.')
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  if FLAGS.compilation_cache:
+    import jax  # pylint: disable=g-import-not-at-top
+    jax.config.update('jax_compilation_cache_dir', FLAGS.compilation_cache)
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)
   from jaxnas import workflows  # pylint: disable=g-import-not-at-top
   from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
   quickstart = FLAGS.mode == 'quickstart'
@@ -88,7 +100,8 @@ def main(argv):
       store=FLAGS.store, score_table=FLAGS.score_table,
       benchmark=FLAGS.benchmark, metric=FLAGS.metric,
       search_metric=FLAGS.search_metric, algorithm=FLAGS.algorithm,
-      n_samples=FLAGS.n_samples, runs=FLAGS.runs)
+      n_samples=FLAGS.n_samples, runs=FLAGS.runs,
+      progress_seconds=FLAGS.progress_seconds)
   try:
     workflows.run(cfg)
   except JaxnasError as e:

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnas import data as data_lib
 from jaxnas.proxies import Proxy
 
 
@@ -128,7 +129,7 @@ class Scorer:
       archs: architectures of the space (already validated).
       images: ``[batch, height, width, channels]`` float32, normalised.
     """
-    images = jnp.asarray(images)
+    images = jnp.asarray(data_lib.check_float_batch(images, 'images'))
     group = self.devices
     for start in range(0, len(archs), group):
       chunk = list(archs[start:start + group])

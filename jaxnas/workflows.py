@@ -188,9 +188,8 @@ class ScoreSource:
       return
     self.batch = self._load_data()
     self.store = Store(cfg.store or os.path.join(cfg.output, 'store.sqlite'))
-    self.config_key = json.dumps({
-        'space': repr(space), 'weight_init': cfg.weight_init,
-        'batch_size': cfg.batch_size}, sort_keys=True)
+    # Everything besides data, seed and inits that changes a score.
+    self.config_key = f'{space!r} weight_init={cfg.weight_init}'
 
   def _load_data(self):
     cfg = self.cfg
@@ -265,7 +264,10 @@ class ScoreSource:
     unique = list(dict.fromkeys(names))
     by_name = dict(zip(names, archs))
     jl = JsonlLog(log_path, ('space', 'arch', 'seed', 'data_fingerprint',
-                             'inits', 'proxies')) if log_path else None
+                             'inits', 'network', 'proxies')
+                  ) if log_path else None
+    if jl is not None:
+      self._import_log(log_path)
     results: dict[str, dict[str, dict]] = {n: {} for n in unique}
     for proxy in cfg.proxies:
       space_name, _, seed, fp, inits, conf = self._key(proxy)
@@ -301,11 +303,44 @@ class ScoreSource:
           f'{scorer.compile_seconds:.1f} s')
     return [self._flatten(n, results[n]) for n in names]
 
+  def _import_log(self, log_path: str) -> None:
+    """Stores the results of an existing scores.jsonl made with this exact
+    configuration (e.g. committed from a run on another machine), so a
+    rerun resumes from it even without the SQLite file."""
+    if not os.path.exists(log_path):
+      return
+    with open(log_path) as f:
+      lines = [json.loads(l) for l in f if l.strip()]
+    imported = 0
+    for rec in lines:
+      if (rec.get('space'), rec.get('seed'), rec.get('data_fingerprint'),
+          rec.get('inits'), rec.get('network')) != (
+              self.space.name, self.cfg.seed, self.batch.fingerprint,
+              self.cfg.inits, self.config_key):
+        continue
+      for proxy in rec.get('proxies', []):
+        if proxy not in self.cfg.proxies or proxy not in rec:
+          continue
+        key = self._key(proxy)
+        if self.store.get(key[0], rec['arch'], *key[1:]) is not None:
+          continue
+        value = rec[proxy]
+        stored = {'value': value, 'std': rec.get(f'{proxy}_std', 0.0),
+                  'each': rec.get(f'{proxy}_each', [value]),
+                  'seconds': rec['seconds'] / len(rec['proxies'])}
+        if rec.get('note'):
+          stored['note'] = rec['note'].removeprefix(f'{proxy}: ')
+        self.store.put(key[0], rec['arch'], *key[1:], stored)
+        imported += 1
+    if imported:
+      log(f'imported {imported} stored result(s) from {log_path}')
+
   def _flatten(self, name: str, per_proxy: dict[str, dict]) -> dict[str, Any]:
     rec = {'space': self.space.name, 'arch': name, 'seed': self.cfg.seed,
            'inits': self.cfg.inits,
            'data': self.batch.source,
            'data_fingerprint': self.batch.fingerprint,
+           'network': self.config_key,
            'proxies': list(self.cfg.proxies)}
     notes, seconds = [], 0.0
     for proxy, r in per_proxy.items():

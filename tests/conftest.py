@@ -1,11 +1,22 @@
 """Shared fixtures: reference data (JAXNAS_REFERENCE_DATA) and tiny inputs."""
 
 import os
+import tempfile
 
+import jax
 import numpy as np
 import pytest
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# One persistent XLA cache for the whole session, shared with the run.py
+# subprocesses the workflow tests start: the tiny test network compiles once.
+CACHE_DIR = os.environ.setdefault(
+    'JAXNAS_COMPILATION_CACHE', tempfile.mkdtemp(prefix='jaxnas-xla-'))
+jax.config.update('jax_compilation_cache_dir', CACHE_DIR)
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+
+# The tiny network every compiling test uses (so the cache is shared).
+TINY = dict(channels=2, cells_per_stage=1)
 
 
 def reference_file(name: str) -> str:
@@ -25,3 +36,11 @@ def tiny_images():
   """Six 8x8 normalised RGB images (float32 NHWC), seeded."""
   rng = np.random.default_rng(0)
   return rng.normal(size=(6, 8, 8, 3)).astype(np.float32)
+
+
+def write_npz(path, n=16, size=8, seed=0):
+  """A small npz in the project's layout: uint8 NHWC images + labels."""
+  rng = np.random.default_rng(seed)
+  np.savez(path, images=rng.integers(0, 256, (n, size, size, 3), np.uint8),
+           labels=rng.integers(0, 10, n))
+  return str(path)

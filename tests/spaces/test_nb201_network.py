@@ -48,32 +48,31 @@ def test_forward_and_naswot_kernel_match_numpy(tiny_net, tiny_images, arch):
   assert np.all(np.diag(np.asarray(k)) == n_a)
 
 
-def test_relu_call_count(tiny_images):
+def test_relu_call_count(tiny_net, tiny_images):
   """ReLU calls: one per conv edge per cell, 2 per reduction, lastact."""
   ops = spec.parse(CELLS[0])
-  net = network.TinyNetwork(channels=C, cells_per_stage=N)
-  variables = net.init(jax.random.PRNGKey(0), tiny_images, ops)
+  variables = tiny_net[1](jax.random.PRNGKey(0), tiny_images, ops)
   params = jax.tree.map(np.asarray, variables['params'])
   _, relu_inputs = numpy_nb201.forward(params, tiny_images, ops, N)
   convs = int(np.sum((ops == spec.CONV1) | (ops == spec.CONV3)))
   assert len(relu_inputs) == 3 * N * convs + 2 * 2 + 1
 
 
+def _cell_params(weight_init):
+  cell = network.Cell(16, weight_init=weight_init)
+  carry = (jnp.zeros((2, 4, 4, 16)), ())
+  return jax.jit(cell.init)(jax.random.PRNGKey(0), carry,
+                            spec.parse(CELLS[0]))['params']
+
+
 def test_torch_default_init_bounds():
-  net = network.TinyNetwork(channels=16, cells_per_stage=1)
-  v = net.init(jax.random.PRNGKey(0), jnp.zeros((2, 8, 8, 3)),
-               spec.parse(CELLS[0]))['params']
-  k = np.asarray(v['stage0']['edge0_conv3x3'][0])  # fan_in = 9 * 16
+  v = _cell_params('torch')
+  k = np.asarray(v['edge0_conv3x3'])  # fan_in = 9 * 16
   bound = 1 / np.sqrt(9 * 16)
   assert np.abs(k).max() <= bound
   assert abs(k.var() - bound**2 / 3) < 0.15 * bound**2 / 3
-  np.testing.assert_array_equal(np.asarray(v['stage0']['edge0_bn3x3_scale']),
-                                1.0)
-  he = network.TinyNetwork(channels=16, cells_per_stage=1,
-                           weight_init='he_normal')
-  kh = np.asarray(he.init(jax.random.PRNGKey(0), jnp.zeros((2, 8, 8, 3)),
-                          spec.parse(CELLS[0]))['params']['stage0'][
-                              'edge0_conv3x3'][0])
+  np.testing.assert_array_equal(np.asarray(v['edge0_bn3x3_scale']), 1.0)
+  kh = np.asarray(_cell_params('he_normal')['edge0_conv3x3'])
   # He normal, fan-out mode: std sqrt(2 / (9 * 16)) (truncated normal)
   assert abs(kh.std() / np.sqrt(2 / (9 * 16)) - 1) < 0.15
 
@@ -81,7 +80,7 @@ def test_torch_default_init_bounds():
 def test_tap_sees_nothing_by_default(tiny_images):
   net = network.TinyNetwork(channels=2, cells_per_stage=1)
   ops = spec.parse(CELLS[0])
-  v = net.init(jax.random.PRNGKey(0), tiny_images, ops)
-  logits, acc = net.apply(v, tiny_images, ops)
+  v = jax.jit(net.init)(jax.random.PRNGKey(0), tiny_images, ops)
+  logits, acc = jax.jit(net.apply)(v, tiny_images, ops)
   assert logits.shape == (6, 1) and acc == ()
   assert jnn.NO_TAP.update((), tiny_images) == ()

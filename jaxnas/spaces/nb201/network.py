@@ -56,46 +56,55 @@ class Cell(nn.Module):
     is_conv = ((ops == spec.CONV1) | (ops == spec.CONV3)).astype(jnp.int32)
 
     nodes = [x]
+    relus = []
     sums = [None, None, None, None]
-    reported = set()
     for e, (i, j) in enumerate(spec.EDGES):
-      if i not in reported:
-        # Node i is complete: report it once for each ReLU-Conv-BN edge that
-        # reads it (EDGES is node-major, so node i is final here).
+      if i == len(relus):
+        # Node i is complete (EDGES is node-major): report it once for each
+        # ReLU-Conv-BN edge that reads it, and take its ReLU once for them.
         count = sum(is_conv[k] for k, (a, _) in enumerate(spec.EDGES)
                     if a == i)
         acc = self.tap.update(acc, nodes[i], count)
-        reported.add(i)
-      sums[j] = _edge(ops[e], nodes[i], sums[j], params[e])
+        relus.append(jax.nn.relu(nodes[i]))
+      sums[j] = _edge(ops[e], nodes[i], relus[i], sums[j], params[e])
       if i == j - 1:  # the last edge into node j
         nodes.append(sums[j])
     return (nodes[3], acc), None
 
 
-def _edge(op: Array, x: Array, partial: Array | None, p: dict) -> Array:
-  """partial + op(x), one branch per op (the add is fused into the branch)."""
+def _edge(op: Array, x: Array, relu_x: Array, partial: Array | None,
+          p: dict) -> Array:
+  """partial + op(x), one branch per op (the add is fused into the branch).
+
+  ``relu_x`` is relu(x), shared by all conv edges leaving the same node.
+  """
 
   def add(y):
     return y if partial is None else partial + y
 
-  def none(x):
+  def none(x, r):
+    del r
     return jnp.zeros_like(x) if partial is None else partial
 
-  def skip(x):
+  def skip(x, r):
+    del r
     return add(x)
 
-  def conv1(x):
-    y = jnn.conv(jax.nn.relu(x), p['k1'], 1, 0)
+  def conv1(x, r):
+    del x
+    y = jnn.conv(r, p['k1'], 1, 0)
     return add(jnn.batch_norm(y, p['s1'], p['b1']))
 
-  def conv3(x):
-    y = jnn.conv(jax.nn.relu(x), p['k3'], 1, 1)
+  def conv3(x, r):
+    del x
+    y = jnn.conv(r, p['k3'], 1, 1)
     return add(jnn.batch_norm(y, p['s3'], p['b3']))
 
-  def pool(x):
+  def pool(x, r):
+    del r
     return add(jnn.avg_pool_3x3(x))
 
-  return jax.lax.switch(op, (none, skip, conv1, conv3, pool), x)
+  return jax.lax.switch(op, (none, skip, conv1, conv3, pool), x, relu_x)
 
 
 class ResidualBlock(nn.Module):

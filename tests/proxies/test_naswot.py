@@ -1,0 +1,47 @@
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnas.proxies import naswot
+
+
+def _brute(x):
+  b = x.shape[0]
+  c = x.reshape(b, -1) > 0
+  return np.array([[np.sum(c[i] == c[j]) for j in range(b)] for i in range(b)])
+
+
+@pytest.mark.parametrize('shape', [(5, 7), (4, 3, 3, 2), (8, 16, 16, 4)])
+def test_code_kernel_is_agreement_count(shape):
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=shape).astype(np.float32)
+  x[0] = x[1]  # identical rows agree everywhere
+  x[2] = 0.0   # zeros are 'off' codes
+  k = np.asarray(naswot.code_kernel(jnp.asarray(x)))
+  np.testing.assert_array_equal(k, _brute(x))
+  assert k[0, 1] == np.prod(shape[1:])
+
+
+def test_tap_counts_multiply_and_skip_zero():
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 10)), jnp.float32)
+  tap = naswot.NaswotTap()
+  acc = tap.init(4)
+  acc = tap.update(acc, x, jnp.int32(3))
+  acc = tap.update(acc, x, jnp.int32(0))
+  np.testing.assert_array_equal(np.asarray(acc), 3 * _brute(np.asarray(x)))
+
+
+def test_score_is_logdet_in_float64():
+  rng = np.random.default_rng(0)
+  codes = rng.integers(0, 2, size=(6, 50))
+  k = np.array([[np.sum(a == b) for b in codes] for a in codes])
+  score, note = naswot.naswot_from_kernel(k)
+  assert note is None
+  assert score == pytest.approx(np.log(np.linalg.det(k.astype(np.float64))))
+
+
+def test_singular_kernel_is_none_with_note():
+  k = np.full((4, 4), 7)  # identical codes for every input
+  score, note = naswot.naswot_from_kernel(k)
+  assert score is None
+  assert 'singular' in note

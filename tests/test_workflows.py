@@ -1,0 +1,226 @@
+"""run.py end to end on the tiny network (C=2, N=1, 8x8 images)."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from jaxnas.spaces.nb201 import spec
+from tests.conftest import TINY, write_npz
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_FLAGS = [f'--channels={TINY["channels"]}',
+              f'--cells_per_stage={TINY["cells_per_stage"]}', '--batch_size=6']
+
+
+def run(*args, check=True):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, 'run.py'),
+                         *args], capture_output=True, text=True, env=env,
+                        cwd=ROOT, timeout=600)
+  if check and proc.returncode != 0:
+    raise AssertionError(f'run.py failed ({proc.returncode}):\n{proc.stderr}')
+  return proc
+
+
+def read_jsonl(path):
+  with open(path) as f:
+    return [json.loads(l) for l in f if l.strip()]
+
+
+@pytest.fixture(scope='module')
+def npz(tmp_path_factory):
+  return write_npz(tmp_path_factory.mktemp('data') / 'd.npz', n=16)
+
+
+def archs_file(path, archs):
+  with open(path, 'w') as f:
+    f.write('\n'.join(spec.format(a) for a in archs) + '\n')
+  return str(path)
+
+
+def test_score_then_rerun_skips(tmp_path, npz):
+  archs = spec.sample(np.random.default_rng(0), 3)
+  af = archs_file(tmp_path / 'a.txt', archs)
+  out = str(tmp_path / 'out')
+  args = ['--mode=score', f'--archs={af}', f'--data=npz:{npz}',
+          f'--output={out}', '--inits=2', *TINY_FLAGS]
+  run(*args)
+  recs = read_jsonl(os.path.join(out, 'scores.jsonl'))
+  assert [r['arch'] for r in recs] == [spec.format(a) for a in archs]
+  for r in recs:
+    assert len(r['naswot_each']) == 2
+    assert r['naswot'] == pytest.approx(np.mean(r['naswot_each']))
+  cfg = json.load(open(os.path.join(out, 'config.json')))
+  assert cfg['versions']['jax'] == '0.5.3'
+  again = run(*args)
+  assert 'to score' not in again.stderr
+  assert read_jsonl(os.path.join(out, 'scores.jsonl')) == recs
+
+
+def test_sigkill_then_rerun_scores_each_arch_once(tmp_path, npz):
+  archs = spec.sample(np.random.default_rng(1), 40)
+  af = archs_file(tmp_path / 'a.txt', archs)
+  out = str(tmp_path / 'out')
+  log = os.path.join(out, 'scores.jsonl')
+  args = [sys.executable, os.path.join(ROOT, 'run.py'), '--mode=score',
+          f'--archs={af}', f'--data=npz:{npz}', f'--output={out}',
+          *TINY_FLAGS]
+  proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while time.time() < deadline:
+    if os.path.exists(log) and len(open(log).readlines()) >= 3:
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  done_before = len(read_jsonl(log))
+  assert 3 <= done_before < 40, 'the kill must land mid-run'
+  run(*args[2:])
+  recs = read_jsonl(log)
+  names = [r['arch'] for r in recs]
+  assert sorted(names) == sorted(spec.format(a) for a in archs)
+  assert len(names) == len(set(names)) == 40
+
+
+def test_scores_jsonl_alone_resumes(tmp_path, npz):
+  """A committed scores.jsonl (no SQLite) is imported, not recomputed."""
+  archs = spec.sample(np.random.default_rng(2), 2)
+  af = archs_file(tmp_path / 'a.txt', archs)
+  out = str(tmp_path / 'out')
+  args = ['--mode=score', f'--archs={af}', f'--data=npz:{npz}',
+          f'--output={out}', *TINY_FLAGS]
+  run(*args)
+  first = read_jsonl(os.path.join(out, 'scores.jsonl'))
+  os.remove(os.path.join(out, 'store.sqlite'))
+  again = run(*args)
+  assert 'imported 2' in again.stderr and 'to score' not in again.stderr
+  assert read_jsonl(os.path.join(out, 'scores.jsonl')) == first
+
+
+def test_describe(tmp_path):
+  af = tmp_path / 'a.txt'
+  good = '|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|'
+  af.write_text(good + '\n|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|\n')
+  out = str(tmp_path / 'out')
+  run('--mode=describe', f'--archs={af}', f'--output={out}')
+  recs = read_jsonl(os.path.join(out, 'describe.jsonl'))
+  assert recs[0]['valid'] and recs[0]['arch'] == good
+  assert recs[0]['params'] == spec.param_count(spec.parse(good))
+  assert recs[0]['key'] == spec.iso_key(spec.parse(good))
+  assert not recs[1]['valid'] and "unknown op 'bogus'" in recs[1]['error']
+
+
+def _score_table(path, archs, scores):
+  with open(path, 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['arch', 'naswot'])
+    for a, s in zip(archs, scores):
+      w.writerow([spec.format(a), s])
+  return str(path)
+
+
+def _benchmark(path, archs, accs):
+  with open(path, 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['arch_str', 'cifar10_test', 'cifar10_valid'])
+    for a, acc in zip(archs, accs):
+      w.writerow([spec.format(a), acc, acc - 3])
+  return str(path)
+
+
+def test_search_from_score_table_picks_run_argmax(tmp_path):
+  cells = spec.enumerate_all()
+  rng = np.random.default_rng(0)
+  scores = rng.normal(size=len(cells))
+  accs = 80 + 10 * rng.random(len(cells))
+  table = _score_table(tmp_path / 's.csv', cells, scores)
+  bench = _benchmark(tmp_path / 'b.csv', cells, accs)
+  out = str(tmp_path / 'out')
+  run('--mode=search', '--algorithm=naswot', '--n_samples=10', '--runs=7',
+      f'--score_table=csv:{table}', f'--benchmark=csv:{bench}',
+      f'--output={out}', '--seed=3')
+  runs = read_jsonl(os.path.join(out, 'search.jsonl'))
+  assert len(runs) == 7
+  # Re-draw the candidates independently: 10 uniform cells per run.
+  draw = np.random.default_rng(3)
+  by_name = {spec.format(c): i for i, c in enumerate(cells)}
+  for r in runs:
+    cand = draw.integers(0, 5, size=(10, 6))
+    ids = [by_name[spec.format(c)] for c in cand]
+    best = max(ids, key=lambda i: scores[i])
+    assert r['arch'] == spec.format(cells[best])
+    assert r['accuracy'] == pytest.approx(accs[best])
+    assert r['evaluated'] == 10
+  summary = json.load(open(os.path.join(out, 'search_summary.json')))
+  assert summary['metrics']['cifar10_test']['mean'] == pytest.approx(
+      np.mean([r['accuracy'] for r in runs]))
+
+
+def test_random_search_uses_benchmark(tmp_path):
+  cells = spec.enumerate_all()[:500]
+  accs = np.linspace(50, 90, len(cells))
+  bench = _benchmark(tmp_path / 'b.csv', cells, accs)
+  out = str(tmp_path / 'out')
+  run('--mode=search', '--algorithm=random', '--n_samples=1', '--runs=5',
+      f'--benchmark=csv:{bench}', f'--output={out}')
+  runs = read_jsonl(os.path.join(out, 'search.jsonl'))
+  assert len(runs) == 5 and all(r['evaluated'] == 1 for r in runs)
+
+
+def test_correlate_matches_scipy(tmp_path, npz):
+  cells = spec.sample(np.random.default_rng(4), 12)
+  accs = np.random.default_rng(5).random(12) * 10 + 80
+  bench = _benchmark(tmp_path / 'b.csv', cells, accs)
+  out = str(tmp_path / 'out')
+  run('--mode=correlate', '--sample=0', f'--benchmark=csv:{bench}',
+      f'--data=npz:{npz}', f'--output={out}',
+      '--metric=cifar10_test,cifar10_valid', *TINY_FLAGS)
+  corr = json.load(open(os.path.join(out, 'correlation.json')))
+  recs = {r['arch']: r['naswot']
+          for r in read_jsonl(os.path.join(out, 'scores.jsonl'))}
+  names = [spec.format(c) for c in cells]
+  pairs = [(recs[n], a) for n, a in zip(names, accs) if recs[n] is not None]
+  s, a = zip(*pairs)
+  assert [c['metric'] for c in corr] == ['cifar10_test', 'cifar10_valid']
+  assert corr[0]['n'] == len(pairs)
+  assert corr[0]['kendall_tau'] == pytest.approx(stats.kendalltau(s, a)[0])
+  assert corr[0]['spearman'] == pytest.approx(stats.spearmanr(s, a)[0])
+  assert os.path.getsize(os.path.join(out, 'correlation.png')) > 1000
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--mode=score', '--archs=ARCHS', '--data=synthetic'],
+     "ARCHS:2: NB201 arch '|nor_conv_3x3~0|': expected 3 nodes"),
+    (['--mode=score', '--archs=MISSING', '--data=synthetic'],
+     'MISSING: not found'),
+    (['--mode=score', '--sample=1', '--data=npz:MISSING'],
+     'data npz:MISSING: file not found'),
+    (['--mode=correlate', '--sample=1', '--data=synthetic',
+      '--benchmark=csv:MISSING'], 'benchmark csv:MISSING: file not found'),
+    (['--mode=score', '--sample=1', '--data=npz:GRAY'],
+     r'expected shape [N, H, W, 3] (NHWC, RGB), got [4, 8, 8]'),
+])
+def test_bad_inputs_one_line_error(tmp_path, args, message):
+  arch_file = tmp_path / 'archs.txt'
+  arch_file.write_text(
+      '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n|nor_conv_3x3~0|\n')
+  gray = str(tmp_path / 'gray.npz')
+  np.savez(gray, images=np.zeros((4, 8, 8), np.uint8))
+  subst = {'ARCHS': str(arch_file), 'MISSING': str(tmp_path / 'missing'),
+           'GRAY': gray}
+  for k, v in subst.items():
+    args = [a.replace(k, v) for a in args]
+    message = message.replace(k, v)
+  proc = run(*args, f'--output={tmp_path}/out', check=False)
+  assert proc.returncode == 2, proc.stderr
+  errors = [l for l in proc.stderr.splitlines() if l.startswith('error:')]
+  assert len(errors) == 1 and message in errors[0], proc.stderr
