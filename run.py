@@ -74,6 +74,9 @@ flags.DEFINE_string(
                    os.path.expanduser('~/.cache/jaxnas/xla')),
     'Persistent XLA compilation cache directory (empty: off). A second run '
     'of the same program skips most of its compile time.')
+flags.DEFINE_enum('arch_order', 'given', ['given', 'random'],
+                  'Order of scoring (random: a seeded permutation, so a '
+                  'partial run is a uniform sample).')
 flags.DEFINE_float('progress_seconds', 10.0, 'Seconds between progress '
                    'lines on long runs.')
 
@@ -101,7 +104,7 @@ def main(argv):
       benchmark=FLAGS.benchmark, metric=FLAGS.metric,
       search_metric=FLAGS.search_metric, algorithm=FLAGS.algorithm,
       n_samples=FLAGS.n_samples, runs=FLAGS.runs,
-      progress_seconds=FLAGS.progress_seconds)
+      progress_seconds=FLAGS.progress_seconds, arch_order=FLAGS.arch_order)
   try:
     workflows.run(cfg)
   except JaxnasError as e:

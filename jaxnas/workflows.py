@@ -63,6 +63,7 @@ class RunConfig:
   n_samples: int = 100
   runs: int = 10
   progress_seconds: float = 10.0
+  arch_order: str = 'given'  # or 'random' (score mode)
 
 
 # --------------------------------------------------------------------------
@@ -146,24 +147,45 @@ def load_benchmark(cfg: RunConfig, space) -> bm.Benchmark | None:
   return table
 
 
+def score_table_pool(cfg: RunConfig, space) -> list[Any] | None:
+  """The cells a --score_table covers (None without one)."""
+  if not cfg.score_table:
+    return None
+  path = cfg.score_table.removeprefix('csv:')
+  if not os.path.exists(path):
+    raise JaxnasError(f'--score_table {cfg.score_table}: file not found')
+  with open(path, newline='') as f:
+    pool = [space.parse(r['arch']) for r in csv.DictReader(f)]
+  log(f'sampling restricted to the {len(pool)} cells of --score_table')
+  return pool
+
+
 def select_archs(cfg: RunConfig, space, table: bm.Benchmark | None,
                  rng: np.random.Generator) -> list[Any]:
-  """--archs FILE, or --sample N cells (covered by the benchmark if given;
-  N = 0 means every cell the benchmark covers, or the whole space)."""
+  """--archs FILE, or --sample N cells (covered by the benchmark if given,
+  and by --score_table if given; N = 0 means every such cell, or the whole
+  space)."""
   if cfg.archs:
     return read_archs(space, cfg.archs)
   if cfg.sample is None:
     raise JaxnasError(f'--mode={cfg.mode} needs --archs=FILE or --sample=N')
-  if table is None:
+  scored = score_table_pool(cfg, space)
+  if table is None and scored is None:
     pool = space.enumerate() if cfg.sample == 0 else space.sample(
         rng, cfg.sample)
     return pool
   pool = []
-  for key in table.keys:
-    try:
-      pool.append(space.parse(key))
-    except SpecError:
-      continue
+  if table is None:
+    pool = scored
+  else:
+    allowed = None if scored is None else {space.format(a) for a in scored}
+    for key in table.keys:
+      try:
+        arch = space.parse(key)
+      except SpecError:
+        continue
+      if allowed is None or space.format(arch) in allowed:
+        pool.append(arch)
   if cfg.sample == 0 or cfg.sample >= len(pool):
     return pool
   idx = rng.choice(len(pool), cfg.sample, replace=False)
@@ -226,9 +248,10 @@ class ScoreSource:
         raise JaxnasError(f'--score_table csv:{path}: no column for proxy '
                           f'{missing[0]!r}')
       for row in reader:
-        self.table[row['arch']] = {
-            p: (float(row[p]) if row[p] not in ('', 'nan', 'None') else None)
-            for p in self.cfg.proxies}
+        rec = {p: (float(row[p]) if row[p] not in ('', 'nan', 'None')
+                   else None) for p in self.cfg.proxies}
+        rec['seconds'] = float(row.get('seconds') or 0.0)
+        self.table[row['arch']] = rec
 
   def data_info(self) -> dict[str, Any]:
     if self.batch is None:
@@ -366,8 +389,7 @@ class ScoreSource:
     if name not in self.table:
       raise JaxnasError(f'arch {name} is not in --score_table '
                         f'{self.cfg.score_table}')
-    rec = {'space': self.space.name, 'arch': name, 'seed': self.cfg.seed,
-           'seconds': 0.0}
+    rec = {'space': self.space.name, 'arch': name, 'seed': self.cfg.seed}
     rec.update(self.table[name])
     return rec
 
@@ -397,6 +419,10 @@ def mode_score(cfg: RunConfig) -> list[dict[str, Any]]:
   space = make_space(cfg)
   rng = np.random.default_rng(cfg.seed)
   archs = select_archs(cfg, space, None, rng)
+  if cfg.arch_order == 'random':
+    # A seeded permutation: a partial run is then a uniform sample.
+    perm = np.random.default_rng(cfg.seed).permutation(len(archs))
+    archs = [archs[i] for i in perm]
   src = ScoreSource(cfg, space)
   _write_config(cfg, src.data_info())
   return src.records(archs, os.path.join(cfg.output, 'scores.jsonl'))
@@ -482,8 +508,13 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
   space = make_space(cfg)
   table = load_benchmark(cfg, space)
   rng = np.random.default_rng(cfg.seed)
-  candidates = search_lib.naswot_sample_runs(space, rng, cfg.runs,
-                                             cfg.n_samples)
+  pool = score_table_pool(cfg, space)
+  if pool is None:
+    candidates = search_lib.naswot_sample_runs(space, rng, cfg.runs,
+                                               cfg.n_samples)
+  else:  # uniform over the scored cells, with replacement
+    candidates = [[pool[i] for i in rng.integers(0, len(pool), cfg.n_samples)]
+                  for _ in range(cfg.runs)]
   os.makedirs(cfg.output, exist_ok=True)
   name = space.format
 

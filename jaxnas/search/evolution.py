@@ -61,6 +61,8 @@ class SearchResult:
     reused: proposals answered from the dedup cache (lookups saved).
     uncovered: proposals whose lookup was None.
     note: why the run ended early, if it did.
+    reused_at: int [reused], the number of queries made when each cache hit
+      happened (so hits within a smaller budget can be counted).
   """
   arch: Any
   value: float | None
@@ -71,6 +73,7 @@ class SearchResult:
   reused: int
   uncovered: int
   note: str | None = None
+  reused_at: np.ndarray | None = None
 
   @property
   def trajectory(self) -> np.ndarray:
@@ -84,6 +87,12 @@ class SearchResult:
     if budget < 1 or not len(self.values):
       return None
     return float(self.trajectory[min(budget, len(self.values)) - 1])
+
+  def reused_within(self, budget: int) -> int:
+    """Cache hits (lookups saved) before the `budget`-th query was made."""
+    if self.reused_at is None:
+      raise ValueError('this result has no reused_at record')
+    return int(np.sum(self.reused_at < budget))
 
   def best_arch_at(self, budget: int) -> Any:
     """The arch chosen had the search stopped after `budget` queries."""
@@ -120,6 +129,7 @@ class Oracle:
     self.values: list[float] = []
     self.proposals = 0
     self.reused = 0
+    self.reused_at: list[int] = []
     self.uncovered = 0
     self._idle = 0  # consecutive proposals that cost nothing
     self._idle_uncovered = 0
@@ -146,6 +156,7 @@ class Oracle:
         self.uncovered += 1
       else:
         self.reused += 1
+        self.reused_at.append(self.queries)
       self._idle_step(value is None, arch)
       return value
     value = self.lookup(arch)
@@ -187,7 +198,8 @@ class Oracle:
         queries=self.queries, archs=list(self.archs),
         values=np.asarray(self.values, dtype=np.float64),
         proposals=self.proposals, reused=self.reused,
-        uncovered=self.uncovered, note=note)
+        uncovered=self.uncovered, note=note,
+        reused_at=np.asarray(self.reused_at, dtype=np.int64))
 
 
 def random_search(space, lookup: Lookup, budget: int, rng: np.random.Generator,

@@ -5,7 +5,6 @@ x 5 ops, one-edge mutation) so that these tests stay independent of
 jaxnas.spaces (and of JAX).
 """
 
-import collections
 import csv
 import os
 import re
@@ -15,6 +14,7 @@ import pytest
 
 from jaxnas.search import evolution as ev
 from jaxnas.search import reinforce as rf
+from tests.conftest import reference_file
 
 EDGES, OPS, GOOD = 6, 5, 3  # op 3 plays nor_conv_3x3
 _POW = OPS**np.arange(EDGES)
@@ -109,6 +109,8 @@ def test_dedup_budget_is_exact_and_no_class_twice(algo):
   assert len(set(lookup.keys)) == budget  # no class looked up twice
   assert res.reused > 0  # 210 classes: repeats do happen, for free
   assert res.proposals == res.queries + res.reused + res.uncovered
+  assert res.reused_within(budget) == res.reused
+  assert 0 < res.reused_within(budget // 2) < res.reused
   traj = res.trajectory
   assert len(traj) == budget and np.all(np.diff(traj) >= 0)
   assert traj[-1] == res.value == toy_value(res.arch)
@@ -191,7 +193,6 @@ def test_stalls_raise_clear_errors():
 
 def test_area_seeds_population_with_top_scores():
   space = ToySpace()
-  seen = []
   lookup = Counting(toy_value, tuple)
   score = lambda a: float(cell_id(a))
   rng = np.random.default_rng(11)
@@ -199,8 +200,8 @@ def test_area_seeds_population_with_top_scores():
   # Re-draw the same 20 candidates: the 10 queried cells are the 10 best.
   cands = ToySpace().sample(np.random.default_rng(11), 20)
   top = sorted(cands, key=score, reverse=True)[:10]
-  seen = [tuple(int(x) for x in a) for a in res.archs]
-  assert seen == [tuple(int(x) for x in a) for a in top]
+  queried = [tuple(int(x) for x in a) for a in res.archs]
+  assert queried == [tuple(int(x) for x in a) for a in top]
 
 
 def test_summarize_and_best_at():
@@ -247,16 +248,6 @@ def test_reinforce_invalid_draws_are_free():
 
 NB201_OPS = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3',
              'avg_pool_3x3')
-
-
-def reference_file(name):
-  root = os.environ.get('JAXNAS_REFERENCE_DATA')
-  if not root:
-    pytest.skip('JAXNAS_REFERENCE_DATA is not set (reference data tests)')
-  path = os.path.join(root, name)
-  if not os.path.exists(path):
-    pytest.fail(f'JAXNAS_REFERENCE_DATA={root} has no {name}')
-  return path
 
 
 def test_re_beats_random_on_nb201_cifar10_valid():
