@@ -23,7 +23,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum('mode', 'quickstart',
                   ['quickstart', 'score', 'search', 'correlate', 'describe',
                    'enumerate'], 'What to run.')
-flags.DEFINE_string('space', 'nb201', 'Search space: nb201 (nb101 later).')
+flags.DEFINE_string('space', 'nb201', 'Search space: nb201, nb101 (spec, '
+                    'describe and enumerate; no network yet).')
 flags.DEFINE_list('proxies', ['naswot'], 'Proxies to compute.')
 flags.DEFINE_string('archs', None, 'File with one architecture a line.')
 flags.DEFINE_integer('sample', None, 'Score N random cells (0: all cells; '
@@ -77,6 +78,8 @@ flags.DEFINE_string(
 flags.DEFINE_enum('arch_order', 'given', ['given', 'random'],
                   'Order of scoring (random: a seeded permutation, so a '
                   'partial run is a uniform sample).')
+flags.DEFINE_integer('max_vertices', 7, 'NB101 enumeration: largest cell '
+                     '(2..7).')
 flags.DEFINE_float('progress_seconds', 10.0, 'Seconds between progress '
                    'lines on long runs.')
 
@@ -104,7 +107,8 @@ def main(argv):
       benchmark=FLAGS.benchmark, metric=FLAGS.metric,
       search_metric=FLAGS.search_metric, algorithm=FLAGS.algorithm,
       n_samples=FLAGS.n_samples, runs=FLAGS.runs,
-      progress_seconds=FLAGS.progress_seconds, arch_order=FLAGS.arch_order)
+      progress_seconds=FLAGS.progress_seconds, arch_order=FLAGS.arch_order,
+      max_vertices=FLAGS.max_vertices)
   try:
     workflows.run(cfg)
   except JaxnasError as e:

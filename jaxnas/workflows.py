@@ -64,6 +64,7 @@ class RunConfig:
   runs: int = 10
   progress_seconds: float = 10.0
   arch_order: str = 'given'  # or 'random' (score mode)
+  max_vertices: int = 7  # NB101 enumeration
 
 
 # --------------------------------------------------------------------------
@@ -592,7 +593,29 @@ def mode_quickstart(cfg: RunConfig) -> dict[str, Any]:
   return summary
 
 
+def mode_enumerate(cfg: RunConfig) -> dict[str, Any]:
+  """Every unique cell of the space, written once to a compact file."""
+  if cfg.space != 'nb101':
+    space = make_space(cfg)
+    n = len(space.enumerate())
+    log(f'{cfg.space}: {n} cells (enumerated on the fly, nothing to write)')
+    return {'space': cfg.space, 'cells': n}
+  from jaxnas.spaces.nb101 import spec as nb101  # pylint: disable=g-import-not-at-top
+  t0 = time.perf_counter()
+  cells = nb101.enumerate_cells(cfg.max_vertices, progress=log)
+  seconds = time.perf_counter() - t0
+  path = os.path.join(cfg.output, 'nb101_cells.npz')
+  nb101.save_enumeration(path, cells)
+  out = {'space': 'nb101', 'cells': int(cells.num_cells),
+         'max_vertices': cfg.max_vertices, 'seconds': seconds, 'file': path}
+  write_json(os.path.join(cfg.output, 'enumerate.json'), out)
+  print(f'nb101: {cells.num_cells} unique cells (<= {cfg.max_vertices} '
+        f'vertices) in {seconds:.1f} s, written to {path}')
+  return out
+
+
 MODES: dict[str, Callable[[RunConfig], Any]] = {
+    'enumerate': mode_enumerate,
     'quickstart': mode_quickstart,
     'score': mode_score,
     'search': mode_search,
