@@ -81,14 +81,18 @@ class Progress:
   def __init__(self, total: int, what: str, every: float = 10.0):
     self.total, self.what, self.every = total, what, every
     self.done = 0
-    self.start = self.last = time.perf_counter()
+    self.first = None  # rate counts from the first item (after compiling)
+    self.last = time.perf_counter()
 
   def update(self, n: int = 1) -> None:
     self.done += n
     now = time.perf_counter()
+    if self.first is None:
+      self.first = (now, self.done)
     if now - self.last >= self.every or self.done == self.total:
       self.last = now
-      rate = self.done / max(now - self.start, 1e-9)
+      t0, d0 = self.first
+      rate = (self.done - d0) / (now - t0) if now > t0 else 0.0
       left = (self.total - self.done) / rate if rate > 0 else math.inf
       log(f'{self.what}: {self.done}/{self.total} ({rate:.2f}/s, '
           f'ETA {_hms(left)})')
@@ -562,13 +566,13 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
       f.write(json.dumps(rec) + '\n')
   summary = {'algorithm': cfg.algorithm, 'runs': cfg.runs,
              'n_samples': cfg.n_samples, 'metrics': {}}
-  for m in metrics_list:
+  for m in metrics_list if table is not None else []:
     accs = [accuracy(r.arch, m) for r in runs]
     accs = [a for a in accs if a is not None]
-    summary['metrics'][m] = data_summary = metrics_summary(accs)
-    log(f'{cfg.algorithm} N={cfg.n_samples} over {cfg.runs} runs: {m} '
-        f'{data_summary["mean"]:.2f} +- {data_summary["std"]:.2f} '
-        f'(n={data_summary["n"]})')
+    summary['metrics'][m] = stats = metrics_summary(accs)
+    if stats['n']:
+      log(f'{cfg.algorithm} N={cfg.n_samples} over {cfg.runs} runs: {m} '
+          f'{stats["mean"]:.2f} +- {stats["std"]:.2f} (n={stats["n"]})')
   summary['search_seconds_mean'] = float(np.mean(seconds)) if seconds else 0
   write_json(os.path.join(cfg.output, 'search_summary.json'), summary)
   return summary
@@ -577,7 +581,7 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
 def metrics_summary(values: Sequence[float]) -> dict[str, float]:
   arr = np.asarray(values, np.float64)
   if arr.size == 0:
-    return {'mean': math.nan, 'std': math.nan, 'n': 0}
+    return {'mean': None, 'std': None, 'n': 0}
   return {'mean': float(arr.mean()), 'std': float(arr.std()),
           'n': int(arr.size)}
 
@@ -589,7 +593,7 @@ def mode_quickstart(cfg: RunConfig) -> dict[str, Any]:
   with open(os.path.join(cfg.output, 'search.jsonl')) as f:
     best = json.loads(f.readline())
   log(f'best of {cfg.n_samples} NB201 cells by NASWOT: {best["arch"]} '
-      f'(score {best["score"]:.2f})')
+      f'(score {best["score"]:.2f}); results in {cfg.output}/')
   return summary
 
 
