@@ -67,9 +67,23 @@ flags.DEFINE_string('metric', 'cifar10_test', 'Benchmark column(s) to report '
                     '(comma-separated).')
 flags.DEFINE_string('search_metric', 'cifar10_valid', 'Benchmark column '
                     'that benchmark-driven searches optimise.')
-flags.DEFINE_enum('algorithm', 'naswot', ['naswot', 'random'],
-                  'Search algorithm.')
-flags.DEFINE_integer('n_samples', 100, 'Cells sampled per search run (N).')
+flags.DEFINE_enum('algorithm', 'naswot',
+                  ['naswot', 'random', 're', 'area', 'reinforce'],
+                  'Search algorithm: naswot (Algorithm 1: best score of N '
+                  'samples) or a benchmark-driven search with a budget of '
+                  'N trained-cell lookups (random, re = regularised '
+                  'evolution, area = NASWOT-seeded RE, reinforce).')
+flags.DEFINE_integer('n_samples', 100, 'Cells sampled per run (naswot), or '
+                     'the lookup budget (benchmark-driven searches).')
+flags.DEFINE_bool('dedup', True, 'Benchmark searches: a cell isomorphic to '
+                  'one already looked up costs no budget.')
+flags.DEFINE_integer('population', 10, 'Regularised evolution population.')
+flags.DEFINE_integer('tournament', 3, 'Regularised evolution tournament '
+                     'size (AREA too).')
+flags.DEFINE_integer('area_m', 20, 'AREA: random cells scored by the proxy.')
+flags.DEFINE_integer('area_keep', 10, 'AREA: best-scored cells that seed RE '
+                     '(its population).')
+flags.DEFINE_float('lr', 0.5, 'REINFORCE learning rate.')
 flags.DEFINE_integer('runs', 10, 'Independent search runs.')
 flags.DEFINE_string(
     'compilation_cache',
@@ -110,7 +124,9 @@ def main(argv):
       search_metric=FLAGS.search_metric, algorithm=FLAGS.algorithm,
       n_samples=FLAGS.n_samples, runs=FLAGS.runs,
       progress_seconds=FLAGS.progress_seconds, arch_order=FLAGS.arch_order,
-      max_vertices=FLAGS.max_vertices)
+      max_vertices=FLAGS.max_vertices, dedup=FLAGS.dedup,
+      population=FLAGS.population, tournament=FLAGS.tournament,
+      area_m=FLAGS.area_m, area_keep=FLAGS.area_keep, lr=FLAGS.lr)
   try:
     workflows.run(cfg)
   except JaxnasError as e:

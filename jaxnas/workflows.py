@@ -65,6 +65,12 @@ class RunConfig:
   progress_seconds: float = 10.0
   arch_order: str = 'given'  # or 'random' (score mode)
   max_vertices: int = 7  # NB101 enumeration
+  dedup: bool = True  # benchmark searches: isomorphic repeats are free
+  population: int = 10
+  tournament: int = 3
+  area_m: int = 20
+  area_keep: int = 10
+  lr: float = 0.5
 
 
 # --------------------------------------------------------------------------
@@ -512,14 +518,6 @@ def _scatter(path: str, records, table, cfg: RunConfig, corr) -> None:
 def mode_search(cfg: RunConfig) -> dict[str, Any]:
   space = make_space(cfg)
   table = load_benchmark(cfg, space)
-  rng = np.random.default_rng(cfg.seed)
-  pool = score_table_pool(cfg, space)
-  if pool is None:
-    candidates = search_lib.naswot_sample_runs(space, rng, cfg.runs,
-                                               cfg.n_samples)
-  else:  # uniform over the scored cells, with replacement
-    candidates = [[pool[i] for i in rng.integers(0, len(pool), cfg.n_samples)]
-                  for _ in range(cfg.runs)]
   os.makedirs(cfg.output, exist_ok=True)
   name = space.format
 
@@ -528,6 +526,15 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
         name(arch), metric)
 
   if cfg.algorithm == 'naswot':
+    rng = np.random.default_rng(cfg.seed)
+    pool = score_table_pool(cfg, space)
+    if pool is None:
+      candidates = search_lib.naswot_sample_runs(space, rng, cfg.runs,
+                                                 cfg.n_samples)
+    else:  # uniform over the scored cells, with replacement
+      candidates = [[pool[i] for i in rng.integers(0, len(pool),
+                                                   cfg.n_samples)]
+                    for _ in range(cfg.runs)]
     proxy = cfg.proxies[0]
     src = ScoreSource(cfg, space)
     _write_config(cfg, src.data_info())
@@ -539,17 +546,26 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
     runs = search_lib.naswot_search(candidates,
                                     lambda a: recs[name(a)][proxy])
     seconds = [sum(recs[name(a)]['seconds'] for a in c) for c in candidates]
-  elif cfg.algorithm == 'random':
+  elif cfg.algorithm in BENCHMARK_SEARCHES:
     if table is None:
-      raise JaxnasError('--algorithm=random needs --benchmark=csv:PATH')
+      raise JaxnasError(f'--algorithm={cfg.algorithm} needs '
+                        '--benchmark=csv:PATH')
     table.check_metric(cfg.search_metric)
-    _write_config(cfg, {})
-    runs = search_lib.random_search(
-        candidates, lambda a: accuracy(a, cfg.search_metric))
-    seconds = [0.0] * len(runs)
+    score_fn = None
+    if cfg.algorithm == 'area':
+      src = ScoreSource(cfg, space)
+      _write_config(cfg, src.data_info())
+      proxy = cfg.proxies[0]
+      log_path = os.path.join(cfg.output, 'scores.jsonl')
+      score_fn = lambda a: src.records([a], log_path)[0][proxy]
+    else:
+      _write_config(cfg, {})
+    runs, seconds = benchmark_search(
+        cfg, space, lambda a: accuracy(a, cfg.search_metric), score_fn)
   else:
     raise JaxnasError(f'unknown --algorithm={cfg.algorithm!r} for '
-                      f'{cfg.space}; available: naswot, random')
+                      f'{cfg.space}; available: naswot, '
+                      f'{", ".join(BENCHMARK_SEARCHES)}')
   metrics_list = cfg.metric.split(',')
   path = os.path.join(cfg.output, 'search.jsonl')
   with open(path, 'w') as f:
@@ -561,6 +577,8 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
              'seconds': sec, 'evaluated': r.evaluated}
       for m in metrics_list[1:]:
         rec[m] = accuracy(r.arch, m)
+      if r.reused is not None:
+        rec['reused'] = r.reused
       if r.note:
         rec['note'] = r.note
       f.write(json.dumps(rec) + '\n')
@@ -576,6 +594,42 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
   summary['search_seconds_mean'] = float(np.mean(seconds)) if seconds else 0
   write_json(os.path.join(cfg.output, 'search_summary.json'), summary)
   return summary
+
+
+BENCHMARK_SEARCHES = ('random', 're', 'area', 'reinforce')
+
+
+def benchmark_search(cfg: RunConfig, space, lookup, score_fn
+                     ) -> tuple[list[search_lib.RunResult], list[float]]:
+  """Budgeted searches on trained-accuracy lookups (budget = --n_samples
+  distinct lookups; with --dedup a cell isomorphic to one already looked up
+  costs nothing). Run r uses the generator default_rng([seed, r])."""
+  from jaxnas.search import evolution as ev  # pylint: disable=g-import-not-at-top
+  from jaxnas.search import reinforce as rf  # pylint: disable=g-import-not-at-top
+  budget, out, seconds = cfg.n_samples, [], []
+  for run in range(cfg.runs):
+    rng = np.random.default_rng([cfg.seed, run])
+    t0 = time.perf_counter()
+    if cfg.algorithm == 'random':
+      res = ev.random_search(space, lookup, budget, rng, dedup=cfg.dedup)
+    elif cfg.algorithm == 're':
+      res = ev.regularized_evolution(space, lookup, budget, rng,
+                                     cfg.population, cfg.tournament,
+                                     dedup=cfg.dedup)
+    elif cfg.algorithm == 'area':
+      res = ev.area(space, lookup, budget, rng, score_fn, m=cfg.area_m,
+                    keep=cfg.area_keep, tournament=cfg.tournament,
+                    dedup=cfg.dedup)
+    else:
+      if cfg.space != 'nb201':
+        raise JaxnasError(f'--algorithm=reinforce is not available for '
+                          f'{cfg.space} yet')
+      res = rf.reinforce(rf.nb201_decisions(space), lookup, budget, rng,
+                         lr=cfg.lr, dedup=cfg.dedup)
+    seconds.append(time.perf_counter() - t0)
+    out.append(search_lib.RunResult(run, res.arch, res.value, res.queries,
+                                    res.note, res.reused))
+  return out, seconds
 
 
 def metrics_summary(values: Sequence[float]) -> dict[str, float]:

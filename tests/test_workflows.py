@@ -241,3 +241,25 @@ def test_nb101_enumerate_and_describe(tmp_path):
   assert recs[0]['key'] == '00005c142e6f48ac74fdcf73e3439874'
   assert recs[0]['params'] == 8555530
   assert not recs[1]['valid'] and "unknown op 'bogus'" in recs[1]['error']
+
+
+@pytest.mark.parametrize('algorithm', ['random', 're', 'area', 'reinforce'])
+def test_benchmark_searches_spend_the_budget(tmp_path, algorithm):
+  cells = spec.enumerate_all()
+  rng = np.random.default_rng(0)
+  accs = 50 + 40 * rng.random(len(cells))
+  bench = _benchmark(tmp_path / 'b.csv', cells, accs)
+  table = _score_table(tmp_path / 's.csv', cells, accs + rng.normal(
+      size=len(cells)))
+  out = str(tmp_path / 'out')
+  run('--mode=search', f'--algorithm={algorithm}', '--n_samples=30',
+      '--runs=4', f'--benchmark=csv:{bench}', f'--score_table=csv:{table}',
+      '--search_metric=cifar10_valid', f'--output={out}')
+  runs = read_jsonl(os.path.join(out, 'search.jsonl'))
+  valid = {spec.format(c): a - 3 for c, a in zip(cells, accs)}
+  assert len(runs) == 4
+  for r in runs:
+    assert r['evaluated'] == 30 and r['reused'] >= 0
+    # the chosen cell is reported with its own benchmark accuracy
+    assert r['score'] == pytest.approx(valid[r['arch']])
+    assert r['accuracy'] == pytest.approx(valid[r['arch']] + 3)

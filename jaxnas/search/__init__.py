@@ -1,10 +1,10 @@
 """Searches over a space, driven by proxy scores or benchmark lookups.
 
 Each search takes plain callables, so the same code runs on live scores
-(the engine, through the store) and on precomputed tables:
-
-* ``score_fn(archs) -> list[float | None]``: proxy scores (None: undefined);
-* ``lookup_fn(arch) -> float | None``: a trained accuracy from a benchmark.
+(the engine, through the store) and on precomputed tables: NASWOT's
+Algorithm 1 here; budgeted benchmark searches (random, regularised evolution,
+AREA) in :mod:`jaxnas.search.evolution` and REINFORCE in
+:mod:`jaxnas.search.reinforce`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class RunResult:
   score: float | None
   evaluated: int
   note: str | None = None
+  reused: int | None = None  # lookups saved by deduplication
 
 
 def argmax_defined(values: Sequence[float | None]) -> int | None:
@@ -55,22 +56,6 @@ def naswot_search(candidates: list[list[Any]],
     if i is None:
       results.append(RunResult(run, None, None, len(archs),
                                'no candidate had a defined score'))
-    else:
-      results.append(RunResult(run, archs[i], values[i], len(archs)))
-  return results
-
-
-def random_search(candidates: list[list[Any]],
-                  lookup: Callable[[Any], float | None]) -> list[RunResult]:
-  """Random search: of N random cells, keep the best by a benchmark lookup
-  (e.g. validation accuracy); with N = 1 this is a random cell."""
-  results = []
-  for run, archs in enumerate(candidates):
-    values = [lookup(a) for a in archs]
-    i = argmax_defined(values)
-    if i is None:
-      results.append(RunResult(run, None, None, len(archs),
-                               'no candidate is in the benchmark'))
     else:
       results.append(RunResult(run, archs[i], values[i], len(archs)))
   return results
