@@ -129,7 +129,7 @@ def main(argv):
       area_m=FLAGS.area_m, area_keep=FLAGS.area_keep, lr=FLAGS.lr)
   try:
     workflows.run(cfg)
-  except JaxnasError as e:
+  except (JaxnasError, NotImplementedError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   return 0

@@ -480,19 +480,20 @@ def mode_correlate(cfg: RunConfig) -> list[dict[str, Any]]:
   out = []
   for proxy in cfg.proxies:
     scores = [r[proxy] for r in records]
+    keys = [space.bench_key(space.parse(r['arch'])) for r in records]
     for metric in cfg.metric.split(','):
-      acc = [table.value(r['arch'], metric) for r in records]
+      acc = [table.value(k, metric) for k in keys]
       corr = metrics.correlation(scores, acc)
       out.append({'proxy': proxy, 'metric': metric, **corr})
       log(f'{proxy} vs {metric}: n={corr["n"]} kendall_tau='
           f'{corr["kendall_tau"]:.3f} spearman={corr["spearman"]:.3f}')
   write_json(os.path.join(cfg.output, 'correlation.json'), out)
-  _scatter(os.path.join(cfg.output, 'correlation.png'), records, table, cfg,
-           out)
+  _scatter(os.path.join(cfg.output, 'correlation.png'), records, keys, table,
+           cfg, out)
   return out
 
 
-def _scatter(path: str, records, table, cfg: RunConfig, corr) -> None:
+def _scatter(path: str, records, keys, table, cfg: RunConfig, corr) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -500,7 +501,7 @@ def _scatter(path: str, records, table, cfg: RunConfig, corr) -> None:
   n = len(cfg.proxies)
   fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
   for ax, proxy in zip(axes[0], cfg.proxies):
-    pts = [(r[proxy], table.value(r['arch'], metric)) for r in records]
+    pts = [(r[proxy], table.value(k, metric)) for r, k in zip(records, keys)]
     pts = [(s, a) for s, a in pts if s is not None and a is not None]
     if pts:
       s, a = zip(*pts)
@@ -523,7 +524,7 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
 
   def accuracy(arch, metric):
     return None if table is None or arch is None else table.value(
-        name(arch), metric)
+        space.bench_key(arch), metric)
 
   if cfg.algorithm == 'naswot':
     rng = np.random.default_rng(cfg.seed)

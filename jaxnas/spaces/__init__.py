@@ -6,18 +6,18 @@ from typing import Any
 
 
 def get_space(name: str, **kwargs: Any):
-  """Returns the space object for 'nb201' (and later 'nb101').
+  """Returns the space object for 'nb201' or 'nb101'.
 
-  Keyword arguments set the network's size (e.g. ``channels``,
-  ``cells_per_stage``).
+  Keyword arguments set the network's size: ``channels`` (NB201's C, NB101's
+  stem width) and ``cells_per_stage`` (NB201's N, NB101's cells per stack),
+  or the space's own field names.
   """
   if name == 'nb201':
     from jaxnas.spaces.nb201 import NB201Space  # pylint: disable=g-import-not-at-top
     return NB201Space(**kwargs)
   if name == 'nb101':
-    try:
-      from jaxnas.spaces.nb101 import NB101Space  # pylint: disable=g-import-not-at-top
-    except ImportError:
-      raise ValueError('space nb101 is not available yet') from None
-    return NB101Space(**kwargs)
+    from jaxnas.spaces.nb101 import NB101Space  # pylint: disable=g-import-not-at-top
+    renames = {'channels': 'stem_channels',
+               'cells_per_stage': 'cells_per_stack'}
+    return NB101Space(**{renames.get(k, k): v for k, v in kwargs.items()})
   raise ValueError(f'unknown space {name!r}; available: nb201, nb101')

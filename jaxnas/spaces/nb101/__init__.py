@@ -68,6 +68,10 @@ class NB101Space:
     used to derive the arch's PRNG key."""
     return int(spec.module_hash(cell)[:8], 16)
 
+  def bench_key(self, cell: spec.Cell) -> str:
+    """The key of benchmark tables (``nb101_hash``): the module hash."""
+    return cell.module_hash
+
   def iso_key(self, cell: spec.Cell) -> str:
     return spec.module_hash(cell)
 
@@ -110,7 +114,11 @@ class NB101Space:
 
   # --- network ----------------------------------------------------------
   def arch_arrays(self, cell: spec.Cell):
-    raise NotImplementedError('NB101 network: not yet')
+    raise NotImplementedError(
+        'the NB101 network is not implemented yet; --space=nb101 supports '
+        '--mode=describe and --mode=enumerate')
 
   def network(self, tap=None, weight_init: str = 'torch'):
-    raise NotImplementedError('NB101 network: not yet')
+    raise NotImplementedError(
+        'the NB101 network is not implemented yet; --space=nb101 supports '
+        '--mode=describe and --mode=enumerate')

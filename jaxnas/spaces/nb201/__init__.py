@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from jaxnas import nn as jnn
 from jaxnas.spaces.nb201 import spec
 
 
@@ -29,6 +28,10 @@ class NB201Space:
     return spec.parse(text)
 
   def format(self, arch) -> str:
+    return spec.format(arch)
+
+  def bench_key(self, arch) -> str:
+    """The key of benchmark tables (``arch_str``): the canonical string."""
     return spec.format(arch)
 
   def arch_id(self, arch) -> int:
@@ -59,7 +62,10 @@ class NB201Space:
     """The data the compiled network takes for this arch."""
     return spec.check_ops(arch)
 
-  def network(self, tap: jnn.Tap = jnn.NO_TAP, weight_init: str = 'torch'):
+  def network(self, tap=None, weight_init: str = 'torch'):
+    """The Flax TinyNetwork (imports JAX; the spec above does not)."""
+    from jaxnas import nn as jnn  # pylint: disable=g-import-not-at-top
     from jaxnas.spaces.nb201 import network  # pylint: disable=g-import-not-at-top
     return network.TinyNetwork(self.channels, self.cells_per_stage,
-                               self.num_classes, weight_init, tap)
+                               self.num_classes, weight_init,
+                               jnn.NO_TAP if tap is None else tap)
