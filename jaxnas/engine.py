@@ -142,7 +142,7 @@ class Scorer:
         args = (jnp.stack(keys),
                 jax.tree.map(lambda *xs: np.stack(xs), *arrays), images)
       else:
-        args = (keys[0], jnp.asarray(arrays[0]), images)
+        args = (keys[0], jax.tree.map(jnp.asarray, arrays[0]), images)
       fn = self.compiled(*args)
       t0 = time.perf_counter()
       out = jax.device_get(fn(*args))

@@ -6,11 +6,15 @@ Taps
 ----
 Zero-cost proxies such as NASWOT look at every ReLU of a network. Instead of
 hooks, jaxnas networks thread an explicit accumulator through the forward pass:
-each ReLU call site calls ``tap.update(acc, x, count)`` with the ReLU's
+each ReLU call site calls ``tap.update(acc, x, count, mask)`` with the ReLU's
 *input* ``x`` and the number of ReLU calls that see exactly this input
 (``count`` may be a traced integer, e.g. the number of conv edges leaving a
-cell node). A tap is a static, hashable object owned by the proxy; the network
-never knows which proxy listens. ``NO_TAP`` ignores everything.
+cell node). ``mask`` (optional, possibly traced) is a 0/1 vector over the last
+(channel) axis of ``x``: networks that compute a layer at a padded width
+(NB101, where a cell's channel counts are data) pass it so that only the real
+channels count as ReLU units. A tap is a static, hashable object owned by the
+proxy; the network never knows which proxy listens. ``NO_TAP`` ignores
+everything.
 """
 
 from __future__ import annotations
@@ -27,19 +31,22 @@ Array = jax.Array
 # --------------------------------------------------------------------------
 # Initialisers.
 
-# PyTorch's default for Conv2d / Linear weights: kaiming_uniform_(a=sqrt(5)),
-# i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), variance 1 / (3 fan_in).
-torch_default_init = nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in',
-                                                      'uniform')
-# He (Kaiming) normal, fan-out mode, ReLU gain (NASWOT's NB101 port, TE-NAS).
-he_normal_fan_out = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
-he_normal_fan_in = nn.initializers.variance_scaling(2.0, 'fan_in', 'normal')
-
-INITS = {
-    'torch': torch_default_init,
-    'he_normal': he_normal_fan_out,
-    'he_normal_fan_in': he_normal_fan_in,
+# (variance scale, fan mode, distribution) of each named initialiser:
+# * 'torch': PyTorch's default for Conv2d / Linear weights,
+#   kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+#   variance 1 / (3 fan_in);
+# * 'he_normal': He (Kaiming) normal, fan-out mode, ReLU gain (NASWOT's NB101
+#   port, TE-NAS); 'he_normal_fan_in' the fan-in variant.
+_INIT_RULES = {
+    'torch': (1.0 / 3.0, 'fan_in', 'uniform'),
+    'he_normal': (2.0, 'fan_out', 'normal'),
+    'he_normal_fan_in': (2.0, 'fan_in', 'normal'),
 }
+INITS = {name: nn.initializers.variance_scaling(*rule)
+         for name, rule in _INIT_RULES.items()}
+torch_default_init = INITS['torch']
+he_normal_fan_out = INITS['he_normal']
+he_normal_fan_in = INITS['he_normal_fan_in']
 
 
 def get_init(name: str) -> Callable:
@@ -49,6 +56,41 @@ def get_init(name: str) -> Callable:
   except KeyError:
     raise ValueError(f'unknown init {name!r}; choose one of '
                      f'{", ".join(INITS)}') from None
+
+
+def masked_kernel_init(name: str) -> Callable:
+  """The initialiser ``name`` for a kernel stored at a padded shape.
+
+  Returns ``init(key, shape, in_mask, out_mask)`` for an HWIO (or IO) kernel
+  of which only the input channels where ``in_mask`` is 1 and the output
+  channels where ``out_mask`` is 1 are real; the masks (0/1 vectors of length
+  ``shape[-2]`` and ``shape[-1]``) may be traced. The fans are the REAL ones
+  (receptive field times the masks' sums), so the real block has exactly the
+  distribution of the same initialiser at the real shape; every other entry
+  is zero.
+  """
+  try:
+    scale, mode, distribution = _INIT_RULES[name]
+  except KeyError:
+    raise ValueError(f'unknown init {name!r}; choose one of '
+                     f'{", ".join(_INIT_RULES)}') from None
+
+  def init(key, shape, in_mask, out_mask, dtype=jnp.float32):
+    field = 1
+    for d in shape[:-2]:
+      field *= d
+    in_mask = jnp.asarray(in_mask, dtype)
+    out_mask = jnp.asarray(out_mask, dtype)
+    real = jnp.sum(in_mask if mode == 'fan_in' else out_mask)
+    variance = scale / jnp.maximum(field * real, 1.0)  # 0 for dead slots
+    if distribution == 'uniform':
+      w = jax.random.uniform(key, shape, dtype, -1.0, 1.0)
+      w = w * jnp.sqrt(3.0 * variance)
+    else:
+      w = jax.random.normal(key, shape, dtype) * jnp.sqrt(variance)
+    return w * in_mask[:, None] * out_mask
+
+  return init
 
 
 def torch_bias_init(fan_in: int) -> Callable:
@@ -73,17 +115,19 @@ class Tap:
     del batch_size
     return ()
 
-  def update(self, acc: Any, x: Array, count: Any = 1) -> Any:
-    del x, count
+  def update(self, acc: Any, x: Array, count: Any = 1,
+             mask: Array | None = None) -> Any:
+    del x, count, mask
     return acc
 
 
 NO_TAP = Tap()
 
 
-def relu(x: Array, acc: Any, tap: Tap, count: Any = 1) -> tuple[Array, Any]:
+def relu(x: Array, acc: Any, tap: Tap, count: Any = 1,
+         mask: Array | None = None) -> tuple[Array, Any]:
   """A ReLU that reports its input to ``tap``; returns (relu(x), acc)."""
-  return jax.nn.relu(x), tap.update(acc, x, count)
+  return jax.nn.relu(x), tap.update(acc, x, count, mask)
 
 
 # --------------------------------------------------------------------------

@@ -215,7 +215,7 @@ class ScoreSource:
     self.table: dict[str, dict[str, float | None]] | None = None
     self.batch = None
     self.scorers: dict[str, Any] = {}
-    self.log: JsonlLog | None = None
+    self.logs: dict[str, JsonlLog] = {}
     if cfg.score_table:
       self._load_table(cfg.score_table)
       return
@@ -297,15 +297,15 @@ class ScoreSource:
     names = [space.format(a) for a in archs]
     unique = list(dict.fromkeys(names))
     by_name = dict(zip(names, archs))
-    jl = JsonlLog(log_path, ('space', 'arch', 'seed', 'data_fingerprint',
-                             'inits', 'network', 'proxies')
-                  ) if log_path else None
-    if jl is not None:
-      self._import_log(log_path)
+    jl = self._log(log_path) if log_path else None
     results: dict[str, dict[str, dict]] = {n: {} for n in unique}
     for proxy in cfg.proxies:
       space_name, _, seed, fp, inits, conf = self._key(proxy)
-      stored = self.store.get_all(space_name, proxy, seed, fp, inits, conf)
+      if len(unique) <= 64:  # a few lookups beat reading the whole table
+        stored = {n: r for n in unique if (r := self.store.get(
+            space_name, n, proxy, seed, fp, inits, conf)) is not None}
+      else:
+        stored = self.store.get_all(space_name, proxy, seed, fp, inits, conf)
       todo = []
       for n in unique:
         if n in stored:
@@ -336,6 +336,15 @@ class ScoreSource:
       log(f'{proxy}: {scorer.traces} trace(s), compile '
           f'{scorer.compile_seconds:.1f} s')
     return [self._flatten(n, results[n]) for n in names]
+
+  def _log(self, path: str) -> JsonlLog:
+    """The JSON-lines log at ``path``, opened (and imported) once."""
+    if path not in self.logs:
+      self.logs[path] = JsonlLog(path, ('space', 'arch', 'seed',
+                                        'data_fingerprint', 'inits',
+                                        'network', 'proxies'))
+      self._import_log(path)
+    return self.logs[path]
 
   def _import_log(self, log_path: str) -> None:
     """Stores the results of an existing scores.jsonl made with this exact

@@ -39,29 +39,41 @@ class NaswotTap(jnn.Tap):
   def init(self, batch_size: int) -> Array:
     return jnp.zeros((batch_size, batch_size), jnp.int32)
 
-  def update(self, acc: Array, x: Array, count: Any = 1) -> Array:
+  def update(self, acc: Array, x: Array, count: Any = 1,
+             mask: Array | None = None) -> Array:
     if isinstance(count, int):
-      return acc if count == 0 else acc + count * code_kernel(x)
+      return acc if count == 0 else acc + count * code_kernel(x, mask)
     # Traced count (e.g. conv edges leaving a cell node): skip the matmul
     # when no ReLU reads this tensor.
     return jax.lax.cond(count > 0,
-                        lambda a: a + count * code_kernel(x),
+                        lambda a: a + count * code_kernel(x, mask),
                         lambda a: a, acc)
 
 
-def code_kernel(x: Array) -> Array:
+def code_kernel(x: Array, mask: Array | None = None) -> Array:
   """K for one ReLU call: ``[B, ...]`` input -> int32 ``[B, B]``.
 
   With signs s = +1 where x > 0 and -1 elsewhere, s_i . s_j counts agreements
   minus disagreements, so K_ij = N - Hamming_ij = (N + s_i . s_j) / 2.
+
+  ``mask`` (0/1 over the last axis, may be traced) keeps only the real
+  channels of a padded tensor: masked units get s = 0 (they add nothing to
+  s_i . s_j) and N counts the unmasked units only.
   """
   b = x.shape[0]
-  s = jnp.where(x.reshape(b, -1) > 0, 1.0, -1.0).astype(jnp.float32)
-  n = s.shape[1]
-  pieces = max(1, math.ceil(n / (_EXACT_F32 - 1)))
-  step = math.ceil(n / pieces)
+  s = jnp.where(x > 0, 1.0, -1.0).astype(jnp.float32)
+  if mask is None:
+    n = s[0].size
+  else:
+    on = jnp.asarray(mask) > 0
+    s = s * on.astype(jnp.float32)
+    n = (s[0].size // x.shape[-1]) * jnp.sum(on.astype(jnp.int32))
+  s = s.reshape(b, -1)
+  size = s.shape[1]
+  pieces = max(1, math.ceil(size / (_EXACT_F32 - 1)))
+  step = math.ceil(size / pieces)
   agree = jnp.zeros((b, b), jnp.int32)
-  for start in range(0, n, step):
+  for start in range(0, size, step):
     part = s[:, start:start + step]
     gram = jax.lax.dot_general(part, part, (((1,), (1,)), ((), ())),
                                precision=jax.lax.Precision.HIGHEST)

@@ -1,6 +1,5 @@
-"""NAS-Bench-101 search space: cell spec and parameter count (NumPy only).
-
-The Flax network is not written yet (:meth:`NB101Space.network` raises).
+"""NAS-Bench-101 search space: cell spec and parameter count (NumPy only),
+and the Flax network (:mod:`jaxnas.spaces.nb101.network`, imported on use).
 """
 
 from __future__ import annotations
@@ -113,12 +112,21 @@ class NB101Space:
             'num_edges': cell.num_edges}
 
   # --- network ----------------------------------------------------------
-  def arch_arrays(self, cell: spec.Cell):
-    raise NotImplementedError(
-        'the NB101 network is not implemented yet; --space=nb101 supports '
-        '--mode=describe and --mode=enumerate')
+  def arch_arrays(self, cell: spec.Cell) -> dict[str, np.ndarray]:
+    """The data the compiled network takes for this cell: int32 arrays
+    ``adjacency`` [7, 7], ``ops`` [7] and ``channels`` [num_stacks, 7] (see
+    :mod:`jaxnas.spaces.nb101.network`)."""
+    if not isinstance(cell, spec.Cell):
+      raise SpecError(f'NB101 arch_arrays: expected a Cell, got '
+                      f'{type(cell).__name__}')
+    from jaxnas.spaces.nb101 import network  # pylint: disable=g-import-not-at-top
+    return network.cell_arrays(cell, self.stem_channels, self.num_stacks)
 
   def network(self, tap=None, weight_init: str = 'torch'):
-    raise NotImplementedError(
-        'the NB101 network is not implemented yet; --space=nb101 supports '
-        '--mode=describe and --mode=enumerate')
+    """The Flax NB101 network, one program for every cell (imports JAX; the
+    spec above does not)."""
+    from jaxnas import nn as jnn  # pylint: disable=g-import-not-at-top
+    from jaxnas.spaces.nb101 import network  # pylint: disable=g-import-not-at-top
+    return network.Network(self.stem_channels, self.num_stacks,
+                           self.cells_per_stack, self.num_classes,
+                           weight_init, jnn.NO_TAP if tap is None else tap)
