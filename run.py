@@ -23,8 +23,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum('mode', 'quickstart',
                   ['quickstart', 'score', 'search', 'correlate', 'describe',
                    'enumerate'], 'What to run.')
-flags.DEFINE_string('space', 'nb201', 'Search space: nb201, nb101 (spec, '
-                    'describe and enumerate; no network yet).')
+flags.DEFINE_string('space', 'nb201', 'Search space: nb201 or nb101.')
 flags.DEFINE_list('proxies', ['naswot'], 'Proxies to compute.')
 flags.DEFINE_string('archs', None, 'File with one architecture a line.')
 flags.DEFINE_integer('sample', None, 'Score N random cells (0: all cells; '

@@ -190,13 +190,19 @@ def select_archs(cfg: RunConfig, space, table: bm.Benchmark | None,
     pool = scored
   else:
     allowed = None if scored is None else {space.format(a) for a in scored}
-    for key in table.keys:
+    skipped = 0
+    for row in table.rows.values():
       try:
-        arch = space.parse(key)
+        arch = space.from_benchmark_row(row)
       except SpecError:
-        continue
-      if allowed is None or space.format(arch) in allowed:
+        arch = None
+      if arch is None:
+        skipped += 1
+      elif allowed is None or space.format(arch) in allowed:
         pool.append(arch)
+    if skipped:
+      log(f'benchmark: {skipped} row(s) without a usable cell skipped; '
+          f'{len(pool)} cells to choose from')
   if cfg.sample == 0 or cfg.sample >= len(pool):
     return pool
   idx = rng.choice(len(pool), cfg.sample, replace=False)
@@ -492,7 +498,10 @@ def mode_correlate(cfg: RunConfig) -> list[dict[str, Any]]:
     keys = [space.bench_key(space.parse(r['arch'])) for r in records]
     for metric in cfg.metric.split(','):
       acc = [table.value(k, metric) for k in keys]
-      corr = metrics.correlation(scores, acc)
+      try:
+        corr = metrics.correlation(scores, acc)
+      except ValueError as e:
+        raise JaxnasError(f'correlate {proxy} vs {metric}: {e}') from None
       out.append({'proxy': proxy, 'metric': metric, **corr})
       log(f'{proxy} vs {metric}: n={corr["n"]} kendall_tau='
           f'{corr["kendall_tau"]:.3f} spearman={corr["spearman"]:.3f}')

@@ -264,3 +264,31 @@ def test_benchmark_searches_spend_the_budget(tmp_path, algorithm):
     # the chosen cell is reported with its own benchmark accuracy
     assert r['score'] == pytest.approx(valid[r['arch']])
     assert r['accuracy'] == pytest.approx(valid[r['arch']] + 3)
+
+
+def test_nb101_correlate_reads_cells_from_benchmark_rows(tmp_path, npz):
+  """NB101 tables are keyed by hash; cells come from matrix/ops columns and
+  rows without a graph are skipped."""
+  from jaxnas.spaces.nb101 import spec as nb101  # pylint: disable=g-import-not-at-top
+  cells = [('0100110001000000010010000010000001000000010000000',
+            'in-c3-mp-c3-c3-c1-out', 93.0),
+           ('011001000', 'in-c3-out', 80.0),
+           ('011001000', 'in-mp-out', 70.0),
+           ('0110001000010000', 'in-c1-c3-out', 85.0)]
+  lines = ['nb101_hash,matrix,ops,val_acc_108',
+           'ffff0000ffff0000ffff0000ffff0000,,,90.0']
+  for matrix, ops, acc in cells:
+    h = nb101.parse_parts(matrix, ops).module_hash
+    lines.append(f'{h},{matrix},{ops},{acc}')
+  bench = tmp_path / 'b.csv'
+  bench.write_text('\n'.join(lines) + '\n')
+  out = str(tmp_path / 'out')
+  proc = run('--mode=correlate', '--space=nb101', '--sample=0',
+             f'--benchmark=csv:{bench}', '--metric=val_acc_108',
+             f'--data=npz:{npz}', f'--output={out}', '--channels=4',
+             '--cells_per_stage=1', '--batch_size=6', '--cpu_devices=1')
+  assert '1 row(s) without a usable cell skipped' in proc.stderr
+  recs = read_jsonl(os.path.join(out, 'scores.jsonl'))
+  assert len(recs) == 4
+  corr = json.load(open(os.path.join(out, 'correlation.json')))
+  assert corr[0]['n'] + corr[0]['n_dropped'] == 4

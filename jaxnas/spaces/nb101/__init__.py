@@ -67,6 +67,13 @@ class NB101Space:
     used to derive the arch's PRNG key."""
     return int(spec.module_hash(cell)[:8], 16)
 
+  def from_benchmark_row(self, row: dict[str, str]) -> spec.Cell | None:
+    """The cell of a benchmark row with ``matrix`` and ``ops`` columns
+    (None when the row carries no graph, e.g. hash-only rows)."""
+    if not row.get('matrix') or not row.get('ops'):
+      return None
+    return spec.parse_parts(row['matrix'], row['ops'])
+
   def bench_key(self, cell: spec.Cell) -> str:
     """The key of benchmark tables (``nb101_hash``): the module hash."""
     return cell.module_hash

@@ -30,6 +30,10 @@ class NB201Space:
   def format(self, arch) -> str:
     return spec.format(arch)
 
+  def from_benchmark_row(self, row: dict[str, str]) -> np.ndarray:
+    """The cell of a benchmark row (its ``arch_str`` column)."""
+    return spec.parse(row[self.benchmark_key])
+
   def bench_key(self, arch) -> str:
     """The key of benchmark tables (``arch_str``): the canonical string."""
     return spec.format(arch)
