@@ -132,7 +132,7 @@ class TinyNetwork(nn.Module):
     channels: C, width of the first stage (16 in the benchmark).
     cells_per_stage: N (5 in the benchmark).
     num_classes: logits (1 for scoring, as the NASWOT reference).
-    init: weight initialiser name ('torch' default, 'he_normal').
+    weight_init: weight initialiser name ('torch' default, 'he_normal').
     tap: the proxy's ReLU tap.
   """
   channels: int = 16
