@@ -30,14 +30,3 @@ def correlation(scores: Sequence[float | None],
       'kendall_tau': float(stats.kendalltau(s[ok], a[ok]).statistic),
       'spearman': float(stats.spearmanr(s[ok], a[ok]).statistic),
   }
-
-
-def top_k_overlap(scores: Sequence[float], accuracies: Sequence[float],
-                  fraction: float = 0.1) -> float:
-  """Fraction of the top-``fraction`` cells by score that are top by accuracy."""
-  s = np.asarray(scores, np.float64)
-  a = np.asarray(accuracies, np.float64)
-  k = max(1, int(round(fraction * s.size)))
-  top_s = set(np.argsort(-s)[:k])
-  top_a = set(np.argsort(-a)[:k])
-  return len(top_s & top_a) / k
