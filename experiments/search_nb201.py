@@ -112,7 +112,7 @@ def main():
           ev.regularized_evolution, args.runs, args.seed, space, lookup, top,
           population=20, tournament=5, **kw),
       'AREA M20 K10 S3': lambda **kw: ev.repeat(
-          ev.area, args.runs, args.seed, space, lookup, top, score_fn=score,
+          ev.area, args.runs, args.seed, space, lookup, top, score_fn=lambda cells: [score(a) for a in cells],
           m=20, keep=10, tournament=3, **kw),
       'REINFORCE lr0.5': lambda **kw: ev.repeat(
           rf.reinforce, args.runs, args.seed, dec, lookup, top, lr=0.5, **kw),

@@ -444,7 +444,8 @@ def _write_config(cfg: RunConfig, extra: dict[str, Any]) -> None:
 def mode_score(cfg: RunConfig) -> list[dict[str, Any]]:
   space = make_space(cfg)
   rng = np.random.default_rng(cfg.seed)
-  archs = select_archs(cfg, space, None, rng)
+  # With --benchmark, --sample draws from (0: takes all) the cells it covers.
+  archs = select_archs(cfg, space, load_benchmark(cfg, space), rng)
   if cfg.arch_order == 'random':
     # A seeded permutation: a partial run is then a uniform sample.
     perm = np.random.default_rng(cfg.seed).permutation(len(archs))
@@ -576,11 +577,11 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
       _write_config(cfg, src.data_info())
       proxy = cfg.proxies[0]
       log_path = os.path.join(cfg.output, 'scores.jsonl')
-      score_fn = lambda a: src.records([a], log_path)[0][proxy]
+      score_fn = lambda cells: [r[proxy] for r in src.records(cells, log_path)]
     else:
       _write_config(cfg, {})
     runs, seconds = benchmark_search(
-        cfg, space, lambda a: accuracy(a, cfg.search_metric), score_fn)
+        cfg, space, lambda a: accuracy(a, cfg.search_metric), score_fn, table)
   else:
     raise JaxnasError(f'unknown --algorithm={cfg.algorithm!r} for '
                       f'{cfg.space}; available: naswot, '
@@ -618,7 +619,31 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
 BENCHMARK_SEARCHES = ('random', 're', 'area', 'reinforce')
 
 
-def benchmark_search(cfg: RunConfig, space, lookup, score_fn
+def covered_space(space, table: bm.Benchmark):
+  """`space` restricted to the cells `table` covers, if it misses any.
+
+  Sampling then draws from the covered cells with a graph and mutation
+  retries until the child is covered (see evolution.CoveredSpace); the
+  restriction is logged.
+  """
+  from jaxnas.search import evolution as ev  # pylint: disable=g-import-not-at-top
+  if len(table.rows) >= space.num_cells:
+    return space
+  cells = []
+  for row in table.rows.values():
+    try:
+      cell = space.from_benchmark_row(row)
+    except SpecError:
+      cell = None
+    if cell is not None:
+      cells.append(cell)
+  log(f'search restricted to the cells {table.path} covers: '
+      f'{len(table.rows)} of {space.num_cells} looked up, {len(cells)} '
+      'with a graph to sample from; mutations retry until covered')
+  return ev.CoveredSpace(space, cells, lambda a: space.bench_key(a) in table)
+
+
+def benchmark_search(cfg: RunConfig, space, lookup, score_fn, table
                      ) -> tuple[list[search_lib.RunResult], list[float]]:
   """Budgeted searches on trained-accuracy lookups (budget = --n_samples
   distinct lookups; with --dedup a cell isomorphic to one already looked up
@@ -626,6 +651,7 @@ def benchmark_search(cfg: RunConfig, space, lookup, score_fn
   from jaxnas.search import evolution as ev  # pylint: disable=g-import-not-at-top
   from jaxnas.search import reinforce as rf  # pylint: disable=g-import-not-at-top
   budget, out, seconds = cfg.n_samples, [], []
+  space = covered_space(space, table)
   for run in range(cfg.runs):
     rng = np.random.default_rng([cfg.seed, run])
     t0 = time.perf_counter()

@@ -292,3 +292,30 @@ def test_nb101_correlate_reads_cells_from_benchmark_rows(tmp_path, npz):
   assert len(recs) == 4
   corr = json.load(open(os.path.join(out, 'correlation.json')))
   assert corr[0]['n'] + corr[0]['n_dropped'] == 4
+
+
+def test_nb101_search_is_restricted_to_table_cells(tmp_path):
+  from jaxnas.spaces.nb101 import spec as nb101  # pylint: disable=g-import-not-at-top
+  small = nb101.enumerate_cells(4)  # the 91 cells of <= 4 vertices
+  rng = np.random.default_rng(0)
+  lines = ['nb101_hash,matrix,ops,val_acc_108']
+  for i in range(small.num_cells):
+    c = small.cell(i)
+    lines.append(f'{c.module_hash},{c.matrix_digits},{c.short_ops},'
+                 f'{80 + 10 * rng.random():.4f}')
+  bench = tmp_path / 'b.csv'
+  bench.write_text('\n'.join(lines) + '\n')
+  hashes = {l.split(',')[0] for l in lines[1:]}
+  out = str(tmp_path / 'out')
+  proc = run('--mode=search', '--space=nb101', '--algorithm=re',
+             '--n_samples=20', '--runs=3', '--population=5',
+             '--tournament=2', f'--benchmark=csv:{bench}',
+             '--search_metric=val_acc_108', '--metric=val_acc_108',
+             f'--output={out}')
+  assert 'search restricted to the cells' in proc.stderr
+  assert '91 of 423624 looked up' in proc.stderr
+  runs = read_jsonl(os.path.join(out, 'search.jsonl'))
+  assert len(runs) == 3
+  for r in runs:
+    assert r['evaluated'] == 20
+    assert nb101.parse(r['arch']).module_hash in hashes

@@ -83,7 +83,8 @@ def test_re_and_area_beat_random_on_toy():
                   population=10, tournament=3)
   proxy = lambda a: float(np.sum(np.asarray(a) == GOOD)) + 0.5 * np.sin(
       cell_id(a))
-  are = ev.repeat(ev.area, runs, 0, space, toy_value, budget, score_fn=proxy)
+  are = ev.repeat(ev.area, runs, 0, space, toy_value, budget,
+                  score_fn=lambda cells: [proxy(a) for a in cells])
   m_rnd, m_rea, m_are = mean_best(rnd), mean_best(rea), mean_best(are)
   # Seeded; the gaps are ~0.8 at a standard error of ~0.2.
   assert m_rea > m_rnd + 0.3, (m_rnd, m_rea)
@@ -102,7 +103,8 @@ def test_dedup_budget_is_exact_and_no_class_twice(algo):
     res = ev.regularized_evolution(space, lookup, budget, rng, population=10,
                                    tournament=3)
   elif algo == 'area':
-    res = ev.area(space, lookup, budget, rng, score_fn=lambda a: float(a[0]))
+    res = ev.area(space, lookup, budget, rng,
+                  score_fn=lambda cells: [float(a[0]) for a in cells])
   else:
     res = rf.reinforce(rf.nb201_decisions(space), lookup, budget, rng)
   assert len(lookup.keys) == budget == res.queries == len(res.values)
@@ -196,7 +198,9 @@ def test_area_seeds_population_with_top_scores():
   lookup = Counting(toy_value, tuple)
   score = lambda a: float(cell_id(a))
   rng = np.random.default_rng(11)
-  res = ev.area(space, lookup, 10, rng, score_fn=score, m=20, keep=10)
+  res = ev.area(space, lookup, 10, rng,
+                score_fn=lambda cells: [score(a) for a in cells], m=20,
+                keep=10)
   # Re-draw the same 20 candidates: the 10 queried cells are the 10 best.
   cands = ToySpace().sample(np.random.default_rng(11), 20)
   top = sorted(cands, key=score, reverse=True)[:10]
@@ -270,3 +274,31 @@ def test_re_beats_random_on_nb201_cifar10_valid():
                   population=10, tournament=3)
   assert mean_best(rea) > mean_best(rnd) + 0.1, (mean_best(rnd),
                                                  mean_best(rea))
+
+
+def test_covered_space_samples_and_mutates_inside_the_table():
+  space = ToySpace()
+  space.name = 'toy'
+  # The table covers the cells whose ops are all 0 or 1 (64 of 15,625).
+  covered = lambda a: bool(np.all(np.asarray(a) <= 1))
+  cells = [np.array([(i >> e) & 1 for e in range(EDGES)]) for i in range(64)]
+  restricted = ev.CoveredSpace(space, cells[:10], covered)
+  rng = np.random.default_rng(3)
+  drawn = {cell_id(a) for a in restricted.sample(rng, 200)}
+  assert drawn == {cell_id(c) for c in cells[:10]}
+  lookup = Counting(toy_value, tuple)
+  res = ev.regularized_evolution(restricted, lookup, 30, rng, population=5,
+                                 tournament=2, dedup=False)
+  assert res.queries == 30 and res.uncovered == 0
+  assert all(covered(a) for a in res.archs)
+  # Unrestricted, the same search proposes uncovered cells (lookup None).
+  res = ev.regularized_evolution(
+      space, lambda a: toy_value(a) if covered(a) else None, 30,
+      np.random.default_rng(3), population=5, tournament=2, dedup=False,
+      initial=cells[:5])
+  assert res.uncovered > 0
+  nothing = ev.CoveredSpace(space, cells, lambda a: False, max_tries=50)
+  with pytest.raises(ev.SearchStalled, match='50 mutations'):
+    nothing.mutate(cells[0], rng)
+  with pytest.raises(ev.JaxnasError, match='covers no cell'):
+    ev.CoveredSpace(space, [], covered)

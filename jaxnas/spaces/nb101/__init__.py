@@ -54,6 +54,7 @@ class NB101Space:
   cells_path: str | None = None
   name: str = 'nb101'
   benchmark_key: str = 'nb101_hash'
+  num_cells = spec.NUM_UNIQUE_CELLS  # class constant (not a field)
 
   # --- spec -------------------------------------------------------------
   def parse(self, text: str) -> spec.Cell:

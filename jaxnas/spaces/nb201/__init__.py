@@ -22,6 +22,7 @@ class NB201Space:
   num_classes: int = 1
   name: str = 'nb201'
   benchmark_key: str = 'arch_str'
+  num_cells = spec.NUM_CELLS  # class constant (not a field)
 
   # --- spec -------------------------------------------------------------
   def parse(self, text: str) -> np.ndarray:
