@@ -69,10 +69,18 @@ class Scorer:
     weight_init: initialiser name ('torch' or 'he_normal').
     devices: number of local devices to spread architectures over
       (default: all local devices).
+    balance: with several devices, group architectures of similar cost
+      (the space's ``cost_hint``) on the devices of one call, since a call
+      lasts as long as its slowest architecture; results are then yielded
+      in completion order (each carries its ``arch``), not input order.
   """
 
+  # Architectures sorted by cost together (a window of this many calls).
+  BALANCE_WINDOW_CALLS = 8
+
   def __init__(self, space, proxy: Proxy, inits: int = 1, map_batch: int = 1,
-               weight_init: str = 'torch', devices: int | None = None):
+               weight_init: str = 'torch', devices: int | None = None,
+               balance: bool = False):
     if inits < 1:
       raise ValueError(f'inits must be >= 1, got {inits}')
     self.space = space
@@ -85,6 +93,8 @@ class Scorer:
     if not 1 <= self.devices <= available:
       raise ValueError(f'devices={devices} but {available} local device(s) '
                        'are available')
+    self.balance = balance and self.devices > 1 and hasattr(space,
+                                                            'cost_hint')
     self.traces = 0
     self.compile_seconds = 0.0
     fn = self._one_arch
@@ -122,7 +132,8 @@ class Scorer:
 
   def score(self, seed_key: jax.Array, archs: Sequence[Any],
             images: jax.Array) -> Iterable[ArchResult]:
-    """Yields an :class:`ArchResult` per arch, in order, as each is ready.
+    """Yields an :class:`ArchResult` per arch as each is ready: in input
+    order, or in completion order if the scorer balances (see the class).
 
     Args:
       seed_key: the run's key; arch i uses ``fold_in(seed_key, arch_id)``.
@@ -131,6 +142,14 @@ class Scorer:
     """
     images = jnp.asarray(data_lib.check_float_batch(images, 'images'))
     group = self.devices
+    archs = list(archs)
+    if self.balance:
+      window = group * self.BALANCE_WINDOW_CALLS
+      for start in range(0, len(archs), window):
+        part = archs[start:start + window]
+        # Costliest first, neighbours in cost share a call.
+        part.sort(key=self.space.cost_hint, reverse=True)
+        archs[start:start + window] = part
     for start in range(0, len(archs), group):
       chunk = list(archs[start:start + group])
       real = len(chunk)

@@ -283,7 +283,8 @@ class ScoreSource:
       from jaxnas.proxies import get_proxy  # pylint: disable=g-import-not-at-top
       self.scorers[proxy_name] = engine.Scorer(
           self.space, get_proxy(proxy_name), self.cfg.inits,
-          self.cfg.map_batch, self.cfg.weight_init, self.cfg.devices)
+          self.cfg.map_batch, self.cfg.weight_init, self.cfg.devices,
+          balance=True)
     return self.scorers[proxy_name]
 
   def _key(self, proxy: str) -> tuple:
@@ -328,8 +329,9 @@ class ScoreSource:
       scorer = self._scorer(proxy)
       progress = Progress(len(todo), f'{proxy} scoring', cfg.progress_seconds)
       seed_key = jax.random.PRNGKey(cfg.seed)
-      for name, res in zip(todo, scorer.score(
-          seed_key, [by_name[n] for n in todo], self.batch.images)):
+      for res in scorer.score(seed_key, [by_name[n] for n in todo],
+                              self.batch.images):
+        name = space.format(res.arch)  # may come in completion order
         rec = {'value': res.mean, 'std': res.std, 'each': res.values,
                'seconds': res.seconds}
         if res.note:

@@ -59,6 +59,12 @@ class NB201Space:
     return spec.param_count(arch, self.channels, self.cells_per_stage,
                             num_classes)
 
+  def cost_hint(self, arch) -> float:
+    """Relative time to score `arch` (for balancing devices): measured
+    single-core costs of one cell's conv3x3 / conv1x1 / pool edges and of
+    the NASWOT kernel of a node that conv edges read, in milliseconds."""
+    return spec.cost_hint(arch)
+
   def describe(self, arch) -> dict[str, Any]:
     return {'key': spec.iso_key(arch), 'connected': spec.is_connected(arch)}
 
