@@ -9,8 +9,11 @@ reference data directory (``JAXNAS_REFERENCE_DATA`` or ``--data_dir``).
 Steady state: the same cells and the same first 128 images of
 cifar10_sample.npz, batch 128, train-mode BN, 2 threads for PyTorch; the two
 implementations alternate cell group by cell group so machine noise hits
-both. Reported: medians of per-cell seconds, archs/s from them, and their
-ratio; jaxnas's compile seconds and the number of XLA compilations after the
+both. A group is one balancing window of the engine (16 cells on 2 devices,
+sorted by cost as run.py does; ``--no_balance`` pairs cells in list order).
+Reported: archs/s of each side over all cells, the median over groups of
+the throughput ratio (PyTorch seconds / jaxnas seconds for the same cells),
+the ratio of totals; jaxnas's compile seconds and the number of XLA compilations after the
 first group and after all groups (it must not grow with the cells).
 
 Whole process (``--whole_process``): each side as a fresh process over the
@@ -49,7 +52,8 @@ def naslib_cells(data_dir: str) -> list[str]:
             if r['dataset'] == 'cifar10']
 
 
-def steady_state(cells, images_u8, devices: int, threads: int) -> dict:
+def steady_state(cells, images_u8, devices: int, threads: int,
+                 balance: bool) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
@@ -65,7 +69,8 @@ def steady_state(cells, images_u8, devices: int, threads: int) -> dict:
 
   torch.set_num_threads(threads)
   space = get_space('nb201')
-  scorer = engine.Scorer(space, get_proxy('naswot'), devices=devices)
+  scorer = engine.Scorer(space, get_proxy('naswot'), devices=devices,
+                         balance=balance)
   x_jax = data.normalize(images_u8)
   x_torch = tr.normalize_cifar10(images_u8)
   archs = [space.parse(c) for c in cells]
@@ -76,19 +81,29 @@ def steady_state(cells, images_u8, devices: int, threads: int) -> dict:
   first_call = time.perf_counter() - t0
   compiles_after_first = len(compiles)
 
-  jax_times, torch_times, pairs = [], [], []
-  for start in range(0, len(archs), devices):
-    group = archs[start:start + devices]
+  # Groups of one balancing window (the engine sorts each window by cost
+  # so the devices of one call get cells of similar cost, as run.py does).
+  window = devices * engine.Scorer.BALANCE_WINDOW_CALLS if balance else devices
+  jax_times, torch_times, group_ratios, pairs = [], [], [], []
+  jax_total = torch_total = 0.0
+  for start in range(0, len(archs), window):
+    group = archs[start:start + window]
     t0 = time.perf_counter()
-    res = list(scorer.score(key, group, x_jax))
-    jax_times.append((time.perf_counter() - t0) / len(group))
-    for arch, r in zip(cells[start:start + devices], res):
+    res = {space.format(r.arch): r for r in scorer.score(key, group, x_jax)}
+    jax_group = time.perf_counter() - t0
+    jax_times.append(jax_group / len(group))
+    jax_total += jax_group
+    torch_group = 0.0
+    for i, arch in enumerate(cells[start:start + window]):
       t0 = time.perf_counter()
-      torch.manual_seed(start)
+      torch.manual_seed(start + i)
       net = tr.build_network(arch)
       ts = tr.naswot_score(net, x_torch)
       torch_times.append(time.perf_counter() - t0)
-      pairs.append((r.mean, ts))
+      torch_group += torch_times[-1]
+      pairs.append((res[space.format(space.parse(arch))].mean, ts))
+    torch_total += torch_group
+    group_ratios.append(torch_group / jax_group)
   del first
   jax_med = statistics.median(jax_times)
   torch_med = statistics.median(torch_times)
@@ -99,11 +114,16 @@ def steady_state(cells, images_u8, devices: int, threads: int) -> dict:
       'cells': len(archs),
       'jaxnas_devices': devices,
       'torch_threads': threads,
-      'jaxnas_archs_per_s': 1.0 / jax_med,
-      'torch_archs_per_s': 1.0 / torch_med,
-      'ratio': torch_med / jax_med,
-      'jaxnas_median_s': jax_med,
-      'torch_median_s': torch_med,
+      'jaxnas_archs_per_s': len(archs) / jax_total,
+      'torch_archs_per_s': len(archs) / torch_total,
+      'balance': scorer.balance,
+      'cells_per_group': window,
+      # Throughput ratio: per group (same cells, back to back), then median.
+      'ratio': statistics.median(group_ratios),
+      'group_ratios': group_ratios,
+      'ratio_of_totals': torch_total / jax_total,
+      'jaxnas_median_group_s_per_cell': jax_med,
+      'torch_median_cell_s': torch_med,
       'jaxnas_compile_s': scorer.compile_seconds,
       'jaxnas_first_call_s': first_call,
       'jaxnas_traces': scorer.traces,
@@ -149,6 +169,9 @@ def main() -> int:
   parser.add_argument('--devices', type=int, default=2)
   parser.add_argument('--threads', type=int, default=2)
   parser.add_argument('--whole_process', action='store_true')
+  parser.add_argument('--no_balance', dest='balance', action='store_false',
+                      help='pair cells on devices in list order (no cost '
+                      'sorting)')
   parser.add_argument('--output', default=None)
   args = parser.parse_args()
   _early_xla(args.devices)
@@ -161,7 +184,8 @@ def main() -> int:
   result = {'machine': {'python': platform.python_version(),
                         'cpus': os.cpu_count()},
             'steady_state': steady_state(cells[:args.cells], images,
-                                         args.devices, args.threads)}
+                                         args.devices, args.threads,
+                                         args.balance)}
   print(json.dumps(result['steady_state'], indent=2), flush=True)
   if args.whole_process:
     result['whole_process'] = whole_process(cells, npz, args.devices,
