@@ -8,6 +8,8 @@
   python run.py --mode=correlate --proxies=naswot --sample=1000 --data=... \
       --benchmark=csv:PATH --metric=cifar10_test --output=DIR
   python run.py --mode=describe --archs=FILE --output=DIR
+  python run.py --mode=search --algorithm=tenas --runs=4 --batch_size=32 \
+      --data=... --benchmark=csv:PATH --output=DIR
 
 The logic lives in jaxnas.workflows; see README.md for every flag.
 """
@@ -35,7 +37,9 @@ flags.DEFINE_enum('norm', None, ['cifar10', 'cifar100', 'imagenet16-120',
                                  'none'],
                   'Normalisation constants (default: the dataset\'s; '
                   'CIFAR-10\'s for npz and synthetic).')
-flags.DEFINE_integer('batch_size', 128, 'Images per scoring batch.')
+flags.DEFINE_integer('batch_size', 128, 'Images per scoring batch (32 '
+                     'when unset with --algorithm=tenas or the ntk_cond '
+                     'proxy, the TE-NAS paper\'s NTK batch).')
 flags.DEFINE_bool('shuffle', False, 'Seeded random images instead of the '
                   'first batch_size.')
 flags.DEFINE_integer('seed', 0, 'Seed of initialisations and sampling.')
@@ -45,7 +49,9 @@ flags.DEFINE_integer('map_batch', 1, 'Inits vmapped together within the map.')
 flags.DEFINE_enum('weight_init', 'torch', ['torch', 'he_normal',
                                            'he_normal_fan_in'],
                   'Weight initialisation (torch = PyTorch default, the '
-                  'NASWOT reference).')
+                  'NASWOT reference; he_normal = Kaiming normal, fan-out, '
+                  'the default of --algorithm=tenas, whose regions network '
+                  'then uses fan-in as the TE-NAS code intends).')
 flags.DEFINE_integer('devices', None, 'Devices to spread architectures over '
                      '(default: all).')
 flags.DEFINE_integer('cpu_devices', 2, 'Split the host CPU into this many '
@@ -67,9 +73,11 @@ flags.DEFINE_string('metric', 'cifar10_test', 'Benchmark column(s) to report '
 flags.DEFINE_string('search_metric', 'cifar10_valid', 'Benchmark column '
                     'that benchmark-driven searches optimise.')
 flags.DEFINE_enum('algorithm', 'naswot',
-                  ['naswot', 'random', 're', 'area', 'reinforce'],
+                  ['naswot', 'random', 're', 'area', 'reinforce', 'tenas'],
                   'Search algorithm: naswot (Algorithm 1: best score of N '
-                  'samples) or a benchmark-driven search with a budget of '
+                  'samples), tenas (prune the NB201 supernet by the ranks '
+                  'of NTK condition number and linear regions; run r uses '
+                  'seed + r) or a benchmark-driven search with a budget of '
                   'N trained-cell lookups (random, re = regularised '
                   'evolution, area = NASWOT-seeded RE, reinforce).')
 flags.DEFINE_integer('n_samples', 100, 'Cells sampled per run (naswot), or '
@@ -83,6 +91,18 @@ flags.DEFINE_integer('area_m', 20, 'AREA: random cells scored by the proxy.')
 flags.DEFINE_integer('area_keep', 10, 'AREA: best-scored cells that seed RE '
                      '(its population).')
 flags.DEFINE_float('lr', 0.5, 'REINFORCE learning rate.')
+flags.DEFINE_integer('tenas_repeats', 3, 'TE-NAS: repeats (inits and data '
+                     'batches of --batch_size images) averaged per pruning '
+                     'candidate.')
+flags.DEFINE_integer('tenas_precision', 3, 'TE-NAS: decimals the relative '
+                     'changes dK, dR of each repeat are rounded to.')
+flags.DEFINE_integer('num_classes', 10, 'TE-NAS NTK supernet (ntk_cond, '
+                     'tenas): classifier outputs, the dataset\'s classes as '
+                     'in the reference.')
+flags.DEFINE_integer('region_inputs', 3000, 'linear_regions / tenas: 3x3 '
+                     'one-channel patches per count.')
+flags.DEFINE_integer('region_batch', 1000, 'linear_regions / tenas: patches '
+                     'per forward pass (BatchNorm statistics per batch).')
 flags.DEFINE_integer('runs', 10, 'Independent search runs.')
 flags.DEFINE_string(
     'compilation_cache',
@@ -109,13 +129,20 @@ def main(argv):
   from jaxnas import workflows  # pylint: disable=g-import-not-at-top
   from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
   quickstart = FLAGS.mode == 'quickstart'
+  weight_init, batch_size = FLAGS.weight_init, FLAGS.batch_size
+  tenas = FLAGS.mode == 'search' and FLAGS.algorithm == 'tenas'
+  if tenas and not FLAGS['weight_init'].present:
+    weight_init = 'he_normal'  # TE-NAS paper: Kaiming normal
+  if ((tenas or 'ntk_cond' in FLAGS.proxies) and
+      not FLAGS['batch_size'].present):
+    batch_size = 32  # TE-NAS paper's NTK batch (cost grows as batch^2)
   cfg = workflows.RunConfig(
       mode=FLAGS.mode, space=FLAGS.space, proxies=tuple(FLAGS.proxies),
       archs=FLAGS.archs, sample=FLAGS.sample, data=FLAGS.data,
       data_fallback=quickstart and not FLAGS['data'].present,
-      batch_size=FLAGS.batch_size, shuffle=FLAGS.shuffle, norm=FLAGS.norm,
+      batch_size=batch_size, shuffle=FLAGS.shuffle, norm=FLAGS.norm,
       data_dir=FLAGS.data_dir, seed=FLAGS.seed, inits=FLAGS.inits,
-      map_batch=FLAGS.map_batch, weight_init=FLAGS.weight_init,
+      map_batch=FLAGS.map_batch, weight_init=weight_init,
       devices=FLAGS.devices, channels=FLAGS.channels,
       cells_per_stage=FLAGS.cells_per_stage, output=FLAGS.output,
       store=FLAGS.store, score_table=FLAGS.score_table,
@@ -125,7 +152,10 @@ def main(argv):
       progress_seconds=FLAGS.progress_seconds, arch_order=FLAGS.arch_order,
       max_vertices=FLAGS.max_vertices, dedup=FLAGS.dedup,
       population=FLAGS.population, tournament=FLAGS.tournament,
-      area_m=FLAGS.area_m, area_keep=FLAGS.area_keep, lr=FLAGS.lr)
+      area_m=FLAGS.area_m, area_keep=FLAGS.area_keep, lr=FLAGS.lr,
+      tenas_repeats=FLAGS.tenas_repeats,
+      tenas_precision=FLAGS.tenas_precision, num_classes=FLAGS.num_classes,
+      region_inputs=FLAGS.region_inputs, region_batch=FLAGS.region_batch)
   try:
     workflows.run(cfg)
   except (JaxnasError, NotImplementedError) as e:

@@ -71,6 +71,12 @@ class RunConfig:
   area_m: int = 20
   area_keep: int = 10
   lr: float = 0.5
+  # TE-NAS (--algorithm=tenas; ntk_cond / linear_regions proxies).
+  tenas_repeats: int = 3
+  tenas_precision: int = 3
+  num_classes: int = 10  # classifier of the NTK supernet
+  region_inputs: int = 3000
+  region_batch: int = 1000
 
 
 # --------------------------------------------------------------------------
@@ -229,6 +235,10 @@ class ScoreSource:
     self.store = Store(cfg.store or os.path.join(cfg.output, 'store.sqlite'))
     # Everything besides data, seed and inits that changes a score.
     self.config_key = f'{space!r} weight_init={cfg.weight_init}'
+    if set(cfg.proxies) & {'ntk_cond', 'linear_regions'}:  # own networks
+      from jaxnas.proxies import supernet_scorer  # pylint: disable=g-import-not-at-top
+      self.config_key += supernet_scorer.config_suffix(
+          cfg.proxies, cfg.num_classes, cfg.region_inputs, cfg.region_batch)
 
   def _load_data(self):
     cfg = self.cfg
@@ -281,10 +291,16 @@ class ScoreSource:
     if proxy_name not in self.scorers:
       from jaxnas import engine  # pylint: disable=g-import-not-at-top
       from jaxnas.proxies import get_proxy  # pylint: disable=g-import-not-at-top
-      self.scorers[proxy_name] = engine.Scorer(
-          self.space, get_proxy(proxy_name), self.cfg.inits,
-          self.cfg.map_batch, self.cfg.weight_init, self.cfg.devices,
-          balance=True)
+      proxy, cfg = get_proxy(proxy_name), self.cfg
+      if proxy.scorer is not None:  # TE-NAS proxies: their own networks
+        self.scorers[proxy_name] = proxy.scorer(
+            self.space, proxy, cfg.inits, cfg.map_batch, cfg.weight_init,
+            cfg.devices, num_classes=cfg.num_classes,
+            region_inputs=cfg.region_inputs, region_batch=cfg.region_batch)
+      else:
+        self.scorers[proxy_name] = engine.Scorer(
+            self.space, proxy, cfg.inits, cfg.map_batch, cfg.weight_init,
+            cfg.devices, balance=True)
     return self.scorers[proxy_name]
 
   def _key(self, proxy: str) -> tuple:
@@ -584,9 +600,14 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
       _write_config(cfg, {})
     runs, seconds = benchmark_search(
         cfg, space, lambda a: accuracy(a, cfg.search_metric), score_fn, table)
+  elif cfg.algorithm == 'tenas':
+    from jaxnas.search import tenas  # pylint: disable=g-import-not-at-top
+    _write_config(cfg, {})
+    runs, seconds, info = tenas.run_searches(cfg, space, log)
+    _write_config(cfg, info)
   else:
     raise JaxnasError(f'unknown --algorithm={cfg.algorithm!r} for '
-                      f'{cfg.space}; available: naswot, '
+                      f'{cfg.space}; available: naswot, tenas, '
                       f'{", ".join(BENCHMARK_SEARCHES)}')
   metrics_list = cfg.metric.split(',')
   path = os.path.join(cfg.output, 'search.jsonl')

@@ -1,0 +1,120 @@
+"""Tables of the TE-NAS paper on NB201 from this directory's runs.
+
+  python experiments/tenas/make_tables.py [DIR]
+
+DIR (default: this directory) holds correlation/ and search_cifar10/.
+
+Reads what correlation.flags and search_cifar10.flags wrote (partial runs
+too) and writes RESULTS.md with each number beside the paper's (Chen, Gong &
+Wang, ICLR 2021):
+
+* Kendall tau vs accuracy of kappa (ntk_cond), R (linear_regions) and their
+  rank sum: rank of kappa ascending + rank of R descending (scipy average
+  ranks), so a low sum is a good cell and the paper's tau is negative.
+* The 4-seed search: mean +- std of the chosen cells' accuracies and the
+  search time (wall seconds of measurement, compilation excluded).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+from scipy import stats
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, ROOT)
+
+from jaxnas import benchmarks  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+BENCHMARK = os.path.join(ROOT, '..', 'shared', 'data',
+                         'nb201_ground_truth.csv')
+METRICS = ['cifar10_test', 'cifar10_valid', 'cifar100_test', 'imagenet16_test']
+PAPER_TAU = {'ntk_cond': -0.42, 'linear_regions': 0.50, 'rank_sum': -0.64}
+PAPER_SEARCH = {'cifar10_test': (93.9, 0.47), 'cifar100_test': (71.24, 0.56),
+                'imagenet16_test': (42.38, 0.46)}
+PAPER_SECONDS = 1558  # GPU-seconds per search (1080 Ti)
+
+
+def read_jsonl(path: str) -> list[dict]:
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(l) for l in f if l.endswith('\n') and l.strip()]
+
+
+def correlation_rows(table, where: str) -> tuple[list[str], int]:
+  recs = {r['arch']: r for r in read_jsonl(
+      os.path.join(where, 'correlation', 'scores.jsonl'))}
+  recs = [r for r in recs.values()
+          if r.get('ntk_cond') is not None and
+          r.get('linear_regions') is not None]
+  if len(recs) < 3:
+    return [f'(correlation: {len(recs)} cells scored so far)'], len(recs)
+  kappa = np.array([r['ntk_cond'] for r in recs])
+  regions = np.array([r['linear_regions'] for r in recs])
+  scores = {'ntk_cond': kappa, 'linear_regions': regions,
+            'rank_sum': stats.rankdata(kappa) + stats.rankdata(-regions)}
+  capped = int(np.sum(kappa >= 1e5))
+  lines = ['| score | paper tau (C10) | ' + ' | '.join(
+      f'tau {m}' for m in METRICS) + ' |',
+           '|---|---|' + '---|' * len(METRICS)]
+  for name, values in scores.items():
+    cells = []
+    for m in METRICS:
+      acc = np.array([np.nan if (v := table.value(r['arch'], m)) is None
+                      else v for r in recs])
+      ok = np.isfinite(acc)
+      cells.append(f'{stats.kendalltau(values[ok], acc[ok]).statistic:.3f}')
+    lines.append(f'| {name} | {PAPER_TAU[name]:+.2f} | ' + ' | '.join(cells)
+                 + ' |')
+  seconds = np.array([r['seconds'] for r in recs])
+  lines += ['', f'{len(recs)} cells; kappa at the 1e5 cap (undefined or '
+            f'singular NTK, see BUILD_NOTES) for {capped}; '
+            f'{np.mean(seconds):.1f} s per cell (both proxies, mean).']
+  return lines, len(recs)
+
+
+def search_rows(where: str) -> list[str]:
+  runs = read_jsonl(os.path.join(where, 'search_cifar10', 'search.jsonl'))
+  if not runs:
+    return ['(search: no finished run yet)']
+  lines = ['| metric | paper | jaxnas (n runs) |', '|---|---|---|']
+  for m in METRICS:
+    accs = [r.get(m, r['accuracy'] if r['metric'] == m else None)
+            for r in runs]
+    accs = np.array([a for a in accs if a is not None])
+    paper = PAPER_SEARCH.get(m)
+    ptxt = f'{paper[0]:.2f} +- {paper[1]:.2f}' if paper else '-'
+    ours = (f'{accs.mean():.2f} +- {accs.std():.2f} ({accs.size})'
+            if accs.size else '-')
+    lines.append(f'| {m} | {ptxt} | {ours} |')
+  secs = np.array([r['seconds'] for r in runs])
+  lines += ['', f'Search time: {secs.mean():.0f} +- {secs.std():.0f} s per '
+            f'search (CPU wall, compilation excluded; paper '
+            f'{PAPER_SECONDS} GPU-s). Cells: ' + ', '.join(
+                f'`{r["arch"]}`' for r in runs)]
+  return lines
+
+
+def main() -> None:
+  where = sys.argv[1] if len(sys.argv) > 1 else HERE
+  table = benchmarks.Benchmark(BENCHMARK, 'arch_str')
+  corr, n = correlation_rows(table, where)
+  text = ['# TE-NAS on NAS-Bench-201: results beside the paper', '',
+          'Made by `python experiments/tenas/make_tables.py` from '
+          '`correlation/` (correlation.flags) and `search_cifar10/` '
+          '(search_cifar10.flags).', '',
+          f'## Kendall tau vs accuracy ({n} cells)', '', *corr, '',
+          '## Search on CIFAR-10 (acceptance: mean CIFAR-10 test >= 93.0)',
+          '', *search_rows(where), '']
+  with open(os.path.join(where, 'RESULTS.md'), 'w') as f:
+    f.write('\n'.join(text))
+  print('\n'.join(text))
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,383 @@
+"""TE-NAS: prune the NB201 supernet by the ranks of dK and dR.
+
+Chen, Gong & Wang, "Neural Architecture Search on ImageNet in Four GPU
+Hours: A Theoretically Inspired Perspective", ICLR 2021, Algorithm 1;
+VITA-Group/TENAS ``prune_tenas.py`` (``prune_func_rank``). The loop:
+
+1. Start from the supernet with every op on every edge except 'none' (the
+   reference sets its alpha to -INF before the first round: it is never
+   measured and never kept, i.e. forced worst).
+2. Each round, for every edge with more than one op left and every op on it
+   (edge-major, ops in NB201 order), remove that op and measure, on the same
+   weights and data as the unpruned supernet, per repeat r:
+   dK_r = round((kappa - kappa_pruned) / kappa, precision) and
+   dR_r = round((R - R_pruned) / R, precision); dK and dR are the means over
+   the repeats (3).
+3. Rank all candidates of the round: dK descending, dR ascending, with the
+   reference's dense ranks (:func:`dense_ranks`); on each edge prune the
+   ``prune_number`` (1 on NB201) candidates with the smallest rank sum (ties:
+   the order of the dK ranking).
+4. Repeat until every edge has one op (3 rounds on NB201).
+
+Determinism: round t, repeat r initialises both networks from
+``fold_in(fold_in(search key, t), r)``; the unpruned supernet and all its
+candidates of that round share those weights (as the reference's
+parameter copy does) and repeat r's data batch.
+
+:func:`search` is independent of JAX: it takes a ``measure`` callable, so the
+loop is tested on synthetic scores. :func:`run_searches` wires it to the
+supernet scorer, the data, the results store (round results are stored as
+they are measured, so a killed search resumes at its last finished round)
+and ``DIR/tenas_rounds.jsonl``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from jaxnas.spaces.nb201 import spec
+
+# measure(round, masks) -> per mask: (kappa per repeat, R per repeat, notes).
+Measure = Callable[[int, list[np.ndarray]],
+                   list[tuple[list[float], list[float], list[str]]]]
+
+
+def round_to(number: float, precision: int, eps: float = 1e-8) -> float:
+  """The reference's sort key: ``number`` to ``precision`` significant
+  figures (TENAS ``prune_tenas.round_to``)."""
+  if number == 0:
+    return number
+  sign = number / abs(number)
+  number = abs(number) + eps
+  power = math.floor(math.log(number, 10)) + 1
+  return sign * round(number * 10**(-power), precision) * 10**power
+
+
+def dense_ranks(values: Sequence[float], descending: bool,
+                precision: int) -> tuple[list[int], list[int]]:
+  """The reference's ranking of candidate values.
+
+  Stable sort by :func:`round_to` (significant figures) of each value, then
+  walk the sorted list: rank 0 first, the same rank as the previous item when
+  the *exact* value equals the previous one, else one more. (So two values
+  with equal sort keys but unequal values keep their input order and get
+  consecutive ranks, as in the reference.)
+
+  Returns:
+    (ranks, order): ``ranks[i]`` of ``values[i]``; ``order`` the sorted
+    indices.
+  """
+  order = sorted(range(len(values)),
+                 key=lambda i: round_to(values[i], precision),
+                 reverse=descending)
+  ranks = [0] * len(values)
+  for pos, i in enumerate(order):
+    if pos:
+      prev = order[pos - 1]
+      ranks[i] = ranks[prev] + (0 if values[i] == values[prev] else 1)
+  return ranks, order
+
+
+@dataclasses.dataclass
+class Candidate:
+  """One (edge, op) removal measured in a round."""
+  edge: int
+  op: int
+  kappa: list[float]
+  regions: list[float]
+  dk: float = 0.0
+  dr: float = 0.0
+  rank_k: int = 0
+  rank_r: int = 0
+  notes: list[str] = dataclasses.field(default_factory=list)
+
+  @property
+  def rank_sum(self) -> int:
+    return self.rank_k + self.rank_r
+
+  def to_json(self) -> dict[str, Any]:
+    i, j = spec.EDGES[self.edge]
+    out = {'edge': f'{i}->{j}', 'op': spec.OPS[self.op], 'kappa': self.kappa,
+           'regions': self.regions, 'dk': self.dk, 'dr': self.dr,
+           'rank_k': self.rank_k, 'rank_r': self.rank_r,
+           'rank_sum': self.rank_sum}
+    if self.notes:
+      out['notes'] = self.notes
+    return out
+
+
+def relative_change(base: Sequence[float], pruned: Sequence[float],
+                    precision: int) -> float:
+  """mean_r round((base_r - pruned_r) / base_r, precision)."""
+  return float(np.mean([round((b - p) / b, precision)
+                        for b, p in zip(base, pruned)]))
+
+
+def rank_and_choose(cands: list[Candidate], precision: int,
+                    prune_number: int = 1) -> dict[int, list[int]]:
+  """Sets the candidates' ranks; returns {edge: ops to prune}.
+
+  dK is ranked descending, dR ascending (:func:`dense_ranks`); candidates
+  are then taken by ascending rank sum (stable: ties keep the dK order) and
+  each edge prunes its first ``prune_number``.
+  """
+  rank_k, order_k = dense_ranks([c.dk for c in cands], True, precision)
+  rank_r, _ = dense_ranks([c.dr for c in cands], False, precision)
+  for c, rk, rr in zip(cands, rank_k, rank_r):
+    c.rank_k, c.rank_r = rk, rr
+  by_sum = sorted(order_k, key=lambda i: cands[i].rank_sum)
+  chosen: dict[int, list[int]] = {}
+  for i in by_sum:
+    ops = chosen.setdefault(cands[i].edge, [])
+    if len(ops) < prune_number:
+      ops.append(cands[i].op)
+  return chosen
+
+
+@dataclasses.dataclass
+class RoundLog:
+  round: int
+  mask: np.ndarray  # before pruning
+  base_kappa: list[float]
+  base_regions: list[float]
+  candidates: list[Candidate]
+  pruned: dict[int, list[int]]
+  seconds: float
+  base_notes: list[str] = dataclasses.field(default_factory=list)
+
+  def to_json(self) -> dict[str, Any]:
+    from jaxnas.spaces.nb201 import supernet  # pylint: disable=g-import-not-at-top
+    pruned = {'{}->{}'.format(*spec.EDGES[e]): [spec.OPS[o] for o in ops]
+              for e, ops in sorted(self.pruned.items())}
+    out = {'round': self.round, 'mask': supernet.format_mask(self.mask),
+           'base': {'kappa': self.base_kappa, 'regions': self.base_regions},
+           'candidates': [c.to_json() for c in self.candidates],
+           'pruned': pruned, 'seconds': self.seconds}
+    if self.base_notes:
+      out['base']['notes'] = self.base_notes
+    return out
+
+
+@dataclasses.dataclass
+class SearchOutcome:
+  ops: np.ndarray  # the chosen cell, int32 [6]
+  rounds: list[RoundLog]
+  seconds: float  # measurement wall time summed over rounds
+  masks_measured: int
+
+
+def prune_round(mask: np.ndarray, round_index: int, measure: Measure,
+                precision: int = 3, prune_number: int = 1) -> RoundLog:
+  """One round of TE-NAS pruning from ``mask`` (0/1 ``[6, 5]``)."""
+  cands, masks = [], [mask]
+  for e in range(spec.NUM_EDGES):
+    on = np.flatnonzero(mask[e])
+    if len(on) <= 1:
+      continue
+    for op in on:
+      m = mask.copy()
+      m[e, op] = 0
+      cands.append(Candidate(e, int(op), [], []))
+      masks.append(m)
+  t0 = time.perf_counter()
+  results = measure(round_index, masks)
+  seconds = time.perf_counter() - t0
+  base_k, base_r, base_notes = results[0]
+  for c, (k, r, notes) in zip(cands, results[1:]):
+    c.kappa, c.regions, c.notes = list(k), list(r), list(notes)
+    c.dk = relative_change(base_k, k, precision)
+    c.dr = relative_change(base_r, r, precision)
+  pruned = rank_and_choose(cands, precision, prune_number)
+  return RoundLog(round_index, mask.copy(), list(base_k), list(base_r),
+                  cands, pruned, seconds, list(base_notes))
+
+
+def search(measure: Measure, start: np.ndarray | None = None,
+           precision: int = 3, prune_number: int = 1,
+           on_round: Callable[[RoundLog], None] | None = None
+           ) -> SearchOutcome:
+  """Prunes until one op per edge; returns the cell and the round logs.
+
+  Args:
+    measure: ``measure(round, masks)`` -> per mask ``(kappas, regions,
+      notes)`` over the repeats; ``masks[0]`` is the unpruned mask.
+    start: the initial mask (default: all ops but 'none').
+    precision: decimals the per-repeat relative changes are rounded to.
+    prune_number: ops pruned per edge per round (never below one op left).
+    on_round: called with each finished round (logging).
+  """
+  from jaxnas.spaces.nb201 import supernet  # pylint: disable=g-import-not-at-top
+  mask = supernet.full_mask() if start is None else supernet.check_mask(
+      start).copy()
+  if np.any(mask.sum(1) == 0):
+    raise ValueError(f'TE-NAS start mask has an edge with no op: '
+                     f'{supernet.format_mask(mask)}')
+  rounds, t, measured = [], 0, 0
+  while np.any(mask.sum(1) > 1):
+    left = int(mask.sum(1)[mask.sum(1) > 1].min())
+    log = prune_round(mask, t, measure, precision,
+                      max(1, min(prune_number, left - 1)))
+    measured += 1 + len(log.candidates)
+    for e, ops in log.pruned.items():
+      mask[e, ops] = 0
+    rounds.append(log)
+    if on_round is not None:
+      on_round(log)
+    t += 1
+  return SearchOutcome(supernet.mask_ops(mask), rounds,
+                       sum(r.seconds for r in rounds), measured)
+
+
+# --------------------------------------------------------------------------
+# Wiring: supernet scorer, data, store, logs.
+
+
+def scorer_measure(scorer, key, images: Sequence[np.ndarray],
+                   rngs: Sequence[np.random.Generator],
+                   progress: Callable[[str], None] | None = None) -> Measure:
+  """A :data:`Measure` on a :class:`~jaxnas.proxies.supernet_scorer.
+  SupernetScorer` with measures (ntk, regions) and ``inits`` = repeats:
+  repeat r uses ``images[r]``, ``rngs[r]`` (patches) and, in round t, the
+  key ``fold_in(fold_in(key, t), r)`` for every mask. ``progress`` gets a
+  line after each mask."""
+  import jax  # pylint: disable=g-import-not-at-top
+  data = scorer.prepare(images, rngs)
+
+  def measure(round_index, masks):
+    round_key = jax.random.fold_in(key, round_index)
+    keys = jax.vmap(lambda r: jax.random.fold_in(round_key, r))(
+        np.arange(scorer.inits))
+    out, t0 = [], time.perf_counter()
+    for values, notes, _ in scorer.run([keys] * len(masks), masks, data):
+      flat = [n for per in notes for n in per if n]
+      out.append((values[0], values[1], flat))
+      if progress is not None:
+        progress(f'round {round_index}: {len(out)}/{len(masks)} masks '
+                 f'measured ({time.perf_counter() - t0:.0f} s)')
+    return out
+
+  return measure
+
+
+class CachedMeasure:
+  """A :data:`Measure` that stores each round's results (keyed by round and
+  unpruned mask) in a :class:`jaxnas.store.Store` and reads them back on a
+  rerun instead of measuring again.
+
+  ``seconds[round]`` is the round's measurement time, compilation excluded
+  (the stored time for rounds read back).
+  """
+
+  def __init__(self, measure: Measure, store, space: str, seed: int,
+               fingerprint: str, repeats: int, config: str,
+               compile_seconds: Callable[[], float] = lambda: 0.0):
+    self.measure, self.store = measure, store
+    self.key = (seed, fingerprint, repeats, config)
+    self.space = space
+    self.compile_seconds = compile_seconds
+    self.seconds: dict[int, float] = {}
+
+  def __call__(self, round_index, masks):
+    from jaxnas.spaces.nb201 import supernet  # pylint: disable=g-import-not-at-top
+    arch = f'round{round_index}:{supernet.format_mask(masks[0])}'
+    rec = self.store.get(self.space, arch, 'tenas_round', *self.key)
+    if rec is None:
+      t0, c0 = time.perf_counter(), self.compile_seconds()
+      out = self.measure(round_index, masks)
+      rec = {'results': [list(r) for r in out],
+             'seconds': (time.perf_counter() - t0 -
+                         (self.compile_seconds() - c0))}
+      self.store.put(self.space, arch, 'tenas_round', *self.key, rec)
+    self.seconds[round_index] = rec['seconds']
+    return [tuple(r) for r in rec['results']]
+
+
+def format_round(log: RoundLog) -> str:
+  """Human-readable lines for one round."""
+  lines = [f'round {log.round}: kappa {np.mean(log.base_kappa):.4g}, R '
+           f'{np.mean(log.base_regions):.1f} (means over repeats)']
+  for c in log.candidates:
+    i, j = spec.EDGES[c.edge]
+    lines.append(f'  {i}->{j} -{spec.OPS[c.op]:<13} dK {c.dk:+.4f} dR '
+                 f'{c.dr:+.4f} ranks {c.rank_k:>2} + {c.rank_r:>2} = '
+                 f'{c.rank_sum:>2}')
+  pruned = ', '.join('{}->{}: {}'.format(*spec.EDGES[e], ','.join(
+      spec.OPS[o] for o in ops)) for e, ops in sorted(log.pruned.items()))
+  lines.append(f'  pruned {pruned} ({log.seconds:.1f} s)')
+  return '\n'.join(lines)
+
+
+def run_searches(cfg, space, log: Callable[[str], None]):
+  """``--algorithm=tenas``: ``cfg.runs`` searches, run r with seed
+  ``cfg.seed + r`` (data subset with ``--shuffle``, init keys, patches).
+
+  Returns:
+    (results, seconds, data_info): a :class:`jaxnas.search.RunResult` per
+    run, the wall seconds of each search (compilation excluded; rounds read
+    back from the store count their stored time), and the data provenance.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxnas import data as data_lib  # pylint: disable=g-import-not-at-top
+  from jaxnas import search as search_lib  # pylint: disable=g-import-not-at-top
+  from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
+  from jaxnas.proxies import supernet_scorer as ss  # pylint: disable=g-import-not-at-top
+  from jaxnas.store import JsonlLog, Store  # pylint: disable=g-import-not-at-top
+  if space.name != 'nb201':
+    raise JaxnasError(f'--algorithm=tenas runs on the NB201 supernet; '
+                      f'--space={space.name} is not supported')
+  repeats = cfg.tenas_repeats
+  if repeats < 1:
+    raise JaxnasError(f'--tenas_repeats must be >= 1, got {repeats}')
+  measures = [ss.make_measure(name, cfg.weight_init, cfg.num_classes,
+                              cfg.region_inputs, cfg.region_batch)
+              for name in ('ntk_cond', 'linear_regions')]
+  # All repeats unrolled: no loop around the NTK (see supernet_scorer).
+  scorer = ss.SupernetScorer(measures, repeats, unroll=None,
+                             devices=cfg.devices)
+  store = Store(cfg.store or os.path.join(cfg.output, 'store.sqlite'))
+  config = (f'tenas weight_init={cfg.weight_init} batch={cfg.batch_size}'
+            + ss.config_suffix(('ntk_cond',), cfg.num_classes,
+                               cfg.region_inputs, cfg.region_batch))
+  rounds_log = JsonlLog(os.path.join(cfg.output, 'tenas_rounds.jsonl'),
+                        ('run', 'seed', 'data_fingerprint', 'config', 'round',
+                         'mask'))
+  results, seconds, info = [], [], {}
+  for run in range(cfg.runs):
+    seed = cfg.seed + run
+    pool = data_lib.load_batch(cfg.data, cfg.batch_size * repeats,
+                               cfg.shuffle, seed, cfg.norm, cfg.data_dir)
+    info = {'data': pool.source, 'norm': pool.norm, 'data_note': pool.note}
+    batches = np.split(pool.images, repeats)
+    rngs = [np.random.default_rng([seed, r]) for r in range(repeats)]
+    measure = CachedMeasure(
+        scorer_measure(scorer, jax.random.PRNGKey(seed), batches, rngs,
+                       lambda msg, run=run: log(f'tenas run {run} {msg}')),
+        store, 'nb201', seed, pool.fingerprint, repeats, config,
+        lambda: scorer.compile_seconds)
+
+    def on_round(r, run=run, seed=seed, fp=pool.fingerprint):
+      log(f'tenas run {run} (seed {seed}) ' + format_round(r))
+      rec = {'run': run, 'seed': seed, 'data_fingerprint': fp,
+             'config': config, **r.to_json()}
+      if rec not in rounds_log:
+        rounds_log.append(rec)
+
+    log(f'tenas run {run} (seed {seed}): data {pool.source} fingerprint '
+        f'{pool.fingerprint}, {repeats} repeats x {cfg.batch_size} images')
+    outcome = search(measure, None, cfg.tenas_precision, 1, on_round)
+    arch = outcome.ops
+    seconds.append(sum(measure.seconds.values()))
+    log(f'tenas run {run}: {spec.format(arch)} after {len(outcome.rounds)} '
+        f'rounds, {seconds[-1]:.1f} s (+ compile '
+        f'{scorer.compile_seconds:.1f} s so far, {scorer.traces} trace(s))')
+    results.append(search_lib.RunResult(run, arch, None,
+                                        outcome.masks_measured))
+  info['compile_seconds'] = scorer.compile_seconds
+  info['traces'] = scorer.traces
+  return results, seconds, info
