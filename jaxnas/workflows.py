@@ -625,14 +625,17 @@ def mode_search(cfg: RunConfig) -> dict[str, Any]:
       if r.note:
         rec['note'] = r.note
       f.write(json.dumps(rec) + '\n')
-  summary = {'algorithm': cfg.algorithm, 'runs': cfg.runs,
-             'n_samples': cfg.n_samples, 'metrics': {}}
+  summary = {'algorithm': cfg.algorithm, 'runs': cfg.runs, 'metrics': {}}
+  # The budget (N samples or lookups) means nothing to TE-NAS's pruning.
+  budget = '' if cfg.algorithm == 'tenas' else f' N={cfg.n_samples}'
+  if budget:
+    summary['n_samples'] = cfg.n_samples
   for m in metrics_list if table is not None else []:
     accs = [accuracy(r.arch, m) for r in runs]
     accs = [a for a in accs if a is not None]
     summary['metrics'][m] = stats = metrics_summary(accs)
     if stats['n']:
-      log(f'{cfg.algorithm} N={cfg.n_samples} over {cfg.runs} runs: {m} '
+      log(f'{cfg.algorithm}{budget} over {cfg.runs} runs: {m} '
           f'{stats["mean"]:.2f} +- {stats["std"]:.2f} (n={stats["n"]})')
   summary['search_seconds_mean'] = float(np.mean(seconds)) if seconds else 0
   write_json(os.path.join(cfg.output, 'search_summary.json'), summary)
