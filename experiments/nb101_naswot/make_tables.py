@@ -82,6 +82,18 @@ def main() -> int:
       'has the mean validation accuracy at 108 epochs (`val_acc_108`), not '
       'the test accuracy the paper reports for searches; the two differ by '
       'about a point in NB101, so compare gaps to the random baseline.', '']
+  count_path = os.path.join(HERE, 'compile_count.json')
+  if os.path.exists(count_path):
+    with open(count_path) as f:
+      cc = json.load(f)
+    lines += [
+        f'Compilations (`compile_count.py`): scoring {cc["cells"]} cells '
+        f'with {cc["distinct_topologies"]} distinct topologies took '
+        f'{cc["scorer_traces"]} trace and {cc["xla_compiles_after_first_cell"]}'
+        f' XLA compilations after the first cell, '
+        f'{cc["xla_compiles_after_all"]} after all of them '
+        f'({cc["scorer_compile_seconds"]:.0f} s of compilation, '
+        f'{cc["seconds_total"]:.0f} s in all, {cc["devices"]} device).', '']
   with open(os.path.join(HERE, 'RESULTS.md'), 'w') as f:
     f.write('\n'.join(lines))
   print('\n'.join(lines))
