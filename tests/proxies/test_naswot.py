@@ -11,15 +11,26 @@ def _brute(x):
   return np.array([[np.sum(c[i] == c[j]) for j in range(b)] for i in range(b)])
 
 
+@pytest.mark.parametrize('feature_major', [True, False])
 @pytest.mark.parametrize('shape', [(5, 7), (4, 3, 3, 2), (8, 16, 16, 4)])
-def test_code_kernel_is_agreement_count(shape):
+def test_code_kernel_is_agreement_count(shape, feature_major):
   rng = np.random.default_rng(1)
   x = rng.normal(size=shape).astype(np.float32)
   x[0] = x[1]  # identical rows agree everywhere
   x[2] = 0.0   # zeros are 'off' codes
-  k = np.asarray(naswot.code_kernel(jnp.asarray(x)))
+  k = np.asarray(naswot.code_kernel(jnp.asarray(x), None, feature_major))
   np.testing.assert_array_equal(k, _brute(x))
   assert k[0, 1] == np.prod(shape[1:])
+
+
+@pytest.mark.parametrize('feature_major', [True, False])
+def test_code_kernel_splits_long_rows_exactly(monkeypatch, feature_major):
+  # Rows longer than float32's exact-integer range are split into pieces;
+  # shrink the range so a small input takes that path (uneven last piece).
+  monkeypatch.setattr(naswot, '_EXACT_F32', 8)
+  x = np.random.default_rng(3).normal(size=(6, 5, 5)).astype(np.float32)
+  k = np.asarray(naswot.code_kernel(jnp.asarray(x), None, feature_major))
+  np.testing.assert_array_equal(k, _brute(x))
 
 
 def test_tap_counts_multiply_and_skip_zero():
