@@ -105,6 +105,32 @@ def search_rows(where: str) -> list[str]:
   return lines
 
 
+def inits_rows(where: str) -> list[str]:
+  """The many-inits check (inits64.py's JSON), if it has been run."""
+  path = os.path.join(where, 'inits64.json')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    res = json.load(f)
+  lines = ['## Many inits of one cell in one compiled call', '',
+           f'`python experiments/tenas/inits64.py`: {res["inits"]} Kaiming '
+           f'inits per call ({res["unroll"]} per lax.map step), NTK batch '
+           f'{res["batch_size"]}, one device; {res["scorer_traces"]} trace, '
+           f'{res["xla_compiles_total"]} XLA compilations in all '
+           f'({res["compile_seconds"]:.0f} s compiling).', '',
+           '| cell | call s | compiles in call | kappa mean +- std | '
+           'R mean +- std |', '|---|---|---|---|---|']
+  for c in res['cells']:
+    k, r = c['kappa'], c['regions']
+    arch = c['arch'].replace('|', '\\|')  # a pipe would end the cell
+    lines.append(f'| `{arch}` | {c["call_seconds"]:.0f} | '
+                 f'{c["xla_compiles_during_call"]} | {k["mean"]:.1f} +- '
+                 f'{k["std"]:.1f} (n={k["count"]}) | {r["mean"]:.1f} +- '
+                 f'{r["std"]:.1f} (n={r["count"]}) |')
+  lines += ['', 'The first call includes the compilation.']
+  return lines
+
+
 def main() -> None:
   where = sys.argv[1] if len(sys.argv) > 1 else HERE
   table = benchmarks.Benchmark(BENCHMARK, 'arch_str')
@@ -115,7 +141,7 @@ def main() -> None:
           '(search_cifar10.flags).', '',
           f'## Kendall tau vs accuracy ({n} cells)', '', *corr, '',
           '## Search on CIFAR-10 (acceptance: mean CIFAR-10 test >= 93.0)',
-          '', *search_rows(where), '']
+          '', *search_rows(where), '', *inits_rows(where)]
   with open(os.path.join(where, 'RESULTS.md'), 'w') as f:
     f.write('\n'.join(text))
   print('\n'.join(text))
