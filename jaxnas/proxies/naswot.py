@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnas import native as native_lib
 from jaxnas import nn as jnn
 
 Array = jax.Array
@@ -36,10 +37,13 @@ _EXACT_F32 = 2**24
 class NaswotTap(jnn.Tap):
   """Accumulates the NASWOT kernel K (int32 ``[B, B]``) over ReLU inputs.
 
-  ``feature_major``: form each Gram matrix from the codes laid out
+  ``native``: use the C++ kernel of :mod:`jaxnas.native` (None: when it
+  is available and the backend is the CPU). ``feature_major``: in the XLA
+  formulation, form each Gram matrix from the codes laid out
   ``[features, B]`` (the default; see :func:`code_kernel`).
   """
   feature_major: bool = True
+  native: bool | None = None
 
   def init(self, batch_size: int) -> Array:
     return jnp.zeros((batch_size, batch_size), jnp.int32)
@@ -47,16 +51,19 @@ class NaswotTap(jnn.Tap):
   def update(self, acc: Array, x: Array, count: Any = 1,
              mask: Array | None = None) -> Array:
     if isinstance(count, int):
-      return acc if count == 0 else acc + count * code_kernel(x, mask, self.feature_major)
+      return acc if count == 0 else acc + count * code_kernel(x, mask, self.feature_major,
+                                                   self.native)
     # Traced count (e.g. conv edges leaving a cell node): skip the matmul
     # when no ReLU reads this tensor.
     return jax.lax.cond(count > 0,
-                        lambda a: a + count * code_kernel(x, mask, self.feature_major),
+                        lambda a: a + count * code_kernel(
+                            x, mask, self.feature_major, self.native),
                         lambda a: a, acc)
 
 
 def code_kernel(x: Array, mask: Array | None = None,
-                feature_major: bool = False) -> Array:
+                feature_major: bool = False,
+                native: bool | None = None) -> Array:
   """K for one ReLU call: ``[B, ...]`` input -> int32 ``[B, B]``.
 
   With signs s = +1 where x > 0 and -1 elsewhere, s_i . s_j counts agreements
@@ -65,8 +72,26 @@ def code_kernel(x: Array, mask: Array | None = None,
   ``mask`` (0/1 over the last axis, may be traced) keeps only the real
   channels of a padded tensor: masked units get s = 0 (they add nothing to
   s_i . s_j) and N counts the unmasked units only.
+
+  ``native`` (None: automatic) computes the same integers with the C++
+  kernel of :mod:`jaxnas.native` (packed codes, XOR + popcount) instead of
+  a float32 Gram product; ``feature_major`` only affects the XLA path.
   """
   b = x.shape[0]
+  if native is None:
+    native = (jax.default_backend() == 'cpu' and
+              native_lib.naswot_gram_available())
+  elif native and not native_lib.naswot_gram_available():
+    raise RuntimeError('native NASWOT kernel requested (native=True) but '
+                       'it could not be built; see the message above')
+  if native:
+    flat = x.reshape(b, -1).astype(jnp.float32)
+    if mask is None:
+      units = jnp.ones(flat.shape[1:], jnp.float32)
+    else:
+      on = (jnp.asarray(mask) > 0).astype(jnp.float32)
+      units = jnp.broadcast_to(on, x.shape[1:]).reshape(-1)
+    return native_lib.naswot_gram(flat, units)
   s = jnp.where(x > 0, 1.0, -1.0).astype(jnp.float32)
   if mask is None:
     n = s[0].size

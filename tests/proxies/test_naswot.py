@@ -1,8 +1,19 @@
+import os
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxnas import native
 from jaxnas.proxies import naswot
+
+# (native, feature_major): the C++ kernel, and both XLA layouts.
+NATIVE = pytest.param(
+    (True, False), id='native', marks=pytest.mark.skipif(
+        not native.naswot_gram_available(),
+        reason='native NASWOT kernel could not be built here (see stderr)'))
+PATHS = [NATIVE, pytest.param((False, True), id='xla_feature_major'),
+         pytest.param((False, False), id='xla_batch_major')]
 
 
 def _brute(x):
@@ -11,16 +22,30 @@ def _brute(x):
   return np.array([[np.sum(c[i] == c[j]) for j in range(b)] for i in range(b)])
 
 
-@pytest.mark.parametrize('feature_major', [True, False])
-@pytest.mark.parametrize('shape', [(5, 7), (4, 3, 3, 2), (8, 16, 16, 4)])
-def test_code_kernel_is_agreement_count(shape, feature_major):
+@pytest.mark.parametrize('path', PATHS)
+@pytest.mark.parametrize('shape', [(5, 7), (4, 3, 3, 2), (8, 16, 16, 4),
+                                   (3, 130)])  # 130: a partial 64-bit word
+def test_code_kernel_is_agreement_count(shape, path):
+  use_native, feature_major = path
   rng = np.random.default_rng(1)
   x = rng.normal(size=shape).astype(np.float32)
   x[0] = x[1]  # identical rows agree everywhere
   x[2] = 0.0   # zeros are 'off' codes
-  k = np.asarray(naswot.code_kernel(jnp.asarray(x), None, feature_major))
+  k = np.asarray(naswot.code_kernel(jnp.asarray(x), None, feature_major,
+                                    use_native))
   np.testing.assert_array_equal(k, _brute(x))
   assert k[0, 1] == np.prod(shape[1:])
+
+
+@pytest.mark.parametrize('path', PATHS)
+def test_masked_code_kernel_counts_real_channels_only(path):
+  use_native, feature_major = path
+  rng = np.random.default_rng(4)
+  x = rng.normal(size=(6, 3, 3, 24)).astype(np.float32)
+  keep = rng.random(24) > 0.4
+  k = np.asarray(naswot.code_kernel(jnp.asarray(x), jnp.asarray(keep, jnp.float32),
+                                    feature_major, use_native))
+  np.testing.assert_array_equal(k, _brute(x[..., keep]))
 
 
 @pytest.mark.parametrize('feature_major', [True, False])
@@ -29,8 +54,33 @@ def test_code_kernel_splits_long_rows_exactly(monkeypatch, feature_major):
   # shrink the range so a small input takes that path (uneven last piece).
   monkeypatch.setattr(naswot, '_EXACT_F32', 8)
   x = np.random.default_rng(3).normal(size=(6, 5, 5)).astype(np.float32)
-  k = np.asarray(naswot.code_kernel(jnp.asarray(x), None, feature_major))
+  k = np.asarray(naswot.code_kernel(jnp.asarray(x), None, feature_major,
+                                    False))
   np.testing.assert_array_equal(k, _brute(x))
+
+
+def test_native_kernel_can_be_turned_off(monkeypatch):
+  monkeypatch.setattr(native, '_state', {})
+  monkeypatch.setenv('JAXNAS_NATIVE', '0')
+  assert not native.naswot_gram_available()
+  with pytest.raises(RuntimeError, match='native=True'):
+    naswot.code_kernel(jnp.ones((2, 3)), native=True)
+  # The automatic choice falls back to the XLA formulation.
+  x = np.random.default_rng(5).normal(size=(4, 9)).astype(np.float32)
+  np.testing.assert_array_equal(np.asarray(naswot.code_kernel(jnp.asarray(x))),
+                                _brute(x))
+
+
+def test_failed_native_build_says_why_and_falls_back(monkeypatch, tmp_path,
+                                                     capsys):
+  monkeypatch.setattr(native, '_state', {})
+  monkeypatch.setenv('JAXNAS_NATIVE', '1')
+  monkeypatch.setenv('JAXNAS_CACHE_DIR', str(tmp_path))
+  monkeypatch.setenv('CXX', '/bin/false')  # a "compiler" that always fails
+  assert not native.naswot_gram_available()
+  err = capsys.readouterr().err
+  assert 'native NASWOT kernel unavailable' in err and 'false' in err
+  assert not list(tmp_path.rglob('*.so'))  # no half-written library left
 
 
 def test_tap_counts_multiply_and_skip_zero():

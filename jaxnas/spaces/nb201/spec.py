@@ -160,9 +160,10 @@ def neighbours(ops) -> np.ndarray:
 # Single-core milliseconds per cell-equivalent (jax 0.5.3, XLA:CPU, batch
 # 128, C=16; averaged over the three stages): an edge's conv3x3 / conv1x1
 # (with its BN) / avg-pool, and the NASWOT kernel of a node read by conv
-# edges. Only the ratios matter (they order cells by cost).
+# edges (about 0.5 ms with the native kernel of jaxnas.native; 8.5 ms with
+# the XLA Gram product). Only the ratios matter (they order cells by cost).
 _COST_MS = {CONV3: 13.0, CONV1: 5.0, POOL: 1.0}
-_COST_TAP_MS = 8.5
+_COST_TAP_MS = 1.0
 
 
 def cost_hint(ops) -> float:
