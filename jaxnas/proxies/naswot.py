@@ -10,9 +10,11 @@ so K_ij = N_A - Hamming(c_i, c_j) over all N_A ReLU units. The score is
 log|det K| (slogdet's log-magnitude; K is PSD so the sign is ignored).
 
 K is accumulated on the fly by a tap (never holding the codes of more than
-one ReLU call). Entries are integer counts: each per-call Gram matrix is a
-float32 matmul of 0/1 codes (exact while N_l < 2^24; longer rows are split),
-converted to int32 and summed exactly. The log-determinant is taken on the
+one ReLU call). Entries are integer counts. On CPU each per-call matrix
+comes from the native kernel of :mod:`jaxnas.native` (packed codes, XOR +
+popcount); elsewhere, or without it, from a float32 matmul of +-1 codes
+(exact while N_l < 2^24; longer rows are split), converted to int32. Both
+give the same integers, summed exactly. The log-determinant is taken on the
 host in float64 (float32 loses the small eigenvalues of K).
 """
 
