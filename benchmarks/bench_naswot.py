@@ -13,8 +13,9 @@ both. A group is one balancing window of the engine (16 cells on 2 devices,
 sorted by cost as run.py does; ``--no_balance`` pairs cells in list order).
 Reported: archs/s of each side over all cells, the median over groups of
 the throughput ratio (PyTorch seconds / jaxnas seconds for the same cells),
-the ratio of totals; jaxnas's compile seconds and the number of XLA compilations after the
-first group and after all groups (it must not grow with the cells).
+the ratio of totals; jaxnas's compile seconds and the number of XLA
+compilations after the first group and after all groups (it must not grow
+with the cells).
 
 Whole process (``--whole_process``): each side as a fresh process over the
 725 cells of nb201_zc_naslib_subset.csv (CIFAR-10 rows), start-up and

@@ -58,6 +58,17 @@ class ArchResult:
     return f'{bad}/{len(self.values)} inits undefined: {self.notes[0]}'
 
 
+def run_group(fn, args, group: int, real: int) -> tuple[Any, float]:
+  """Runs a compiled per-group program; returns its host outputs with a
+  leading device axis (added when ``group == 1``, i.e. no pmap) and the
+  seconds per real (unpadded) member of the group."""
+  t0 = time.perf_counter()
+  out = jax.device_get(fn(*args))
+  if group == 1:
+    out = jax.tree.map(lambda x: x[None], out)
+  return out, (time.perf_counter() - t0) / real
+
+
 class Scorer:
   """Scores architectures of one space with one proxy on one batch.
 
@@ -162,12 +173,7 @@ class Scorer:
                 jax.tree.map(lambda *xs: np.stack(xs), *arrays), images)
       else:
         args = (keys[0], jax.tree.map(jnp.asarray, arrays[0]), images)
-      fn = self.compiled(*args)
-      t0 = time.perf_counter()
-      out = jax.device_get(fn(*args))
-      if group == 1:
-        out = jax.tree.map(lambda x: x[None], out)
-      seconds = (time.perf_counter() - t0) / real
+      out, seconds = run_group(self.compiled(*args), args, group, real)
       for d in range(real):
         values, notes = [], []
         for i in range(self.inits):

@@ -28,6 +28,7 @@ import tempfile
 import threading
 
 import jax
+import jax.numpy as jnp
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SOURCE = os.path.join(_HERE, 'naswot_gram.cc')
@@ -130,5 +131,5 @@ def naswot_gram(x: jax.Array, unit_mask: jax.Array) -> jax.Array:
   ``[B, B]`` over the units where ``unit_mask > 0``. CPU only; call
   :func:`naswot_gram_available` first."""
   b = x.shape[0]
-  return jax.ffi.ffi_call(_TARGET, jax.ShapeDtypeStruct((b, b), jax.numpy.int32),
+  return jax.ffi.ffi_call(_TARGET, jax.ShapeDtypeStruct((b, b), jnp.int32),
                           vmap_method='sequential')(x, unit_mask)

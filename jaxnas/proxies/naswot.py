@@ -52,19 +52,18 @@ class NaswotTap(jnn.Tap):
 
   def update(self, acc: Array, x: Array, count: Any = 1,
              mask: Array | None = None) -> Array:
+    def add(a):
+      return a + count * code_kernel(x, mask, self.feature_major, self.native)
+
     if isinstance(count, int):
-      return acc if count == 0 else acc + count * code_kernel(x, mask, self.feature_major,
-                                                   self.native)
-    # Traced count (e.g. conv edges leaving a cell node): skip the matmul
+      return acc if count == 0 else add(acc)
+    # Traced count (e.g. conv edges leaving a cell node): skip the kernel
     # when no ReLU reads this tensor.
-    return jax.lax.cond(count > 0,
-                        lambda a: a + count * code_kernel(
-                            x, mask, self.feature_major, self.native),
-                        lambda a: a, acc)
+    return jax.lax.cond(count > 0, add, lambda a: a, acc)
 
 
 def code_kernel(x: Array, mask: Array | None = None,
-                feature_major: bool = False,
+                feature_major: bool = True,
                 native: bool | None = None) -> Array:
   """K for one ReLU call: ``[B, ...]`` input -> int32 ``[B, B]``.
 

@@ -33,7 +33,6 @@ interface for ``--mode=score|correlate``.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any, Iterable, Sequence
 
 import jax
@@ -229,12 +228,8 @@ class SupernetScorer:
         args = (jnp.stack(ks), jnp.asarray(np.stack(ms)), data)
       else:
         args = (ks[0], jnp.asarray(ms[0]), data)
-      fn = self.compiled(*args)
-      t0 = time.perf_counter()
-      out = jax.device_get(fn(*args))
-      if group == 1:
-        out = jax.tree.map(lambda x: x[None], out)
-      seconds = (time.perf_counter() - t0) / real
+      out, seconds = engine.run_group(self.compiled(*args), args, group,
+                                      real)
       for d in range(real):
         values, notes = [], []
         for m, measure in enumerate(self.measures):

@@ -41,18 +41,7 @@ class Cell(nn.Module):
   @nn.compact
   def __call__(self, carry: tuple[Array, Any], ops: Array):
     x, acc = carry
-    c = self.channels
-    w_init = jnn.get_init(self.weight_init)
-    params = []
-    for e in range(spec.NUM_EDGES):
-      params.append(dict(
-          k1=self.param(f'edge{e}_conv1x1', w_init, (1, 1, c, c)),
-          k3=self.param(f'edge{e}_conv3x3', w_init, (3, 3, c, c)),
-          s1=self.param(f'edge{e}_bn1x1_scale', nn.initializers.ones, (c,)),
-          b1=self.param(f'edge{e}_bn1x1_bias', nn.initializers.zeros, (c,)),
-          s3=self.param(f'edge{e}_bn3x3_scale', nn.initializers.ones, (c,)),
-          b3=self.param(f'edge{e}_bn3x3_bias', nn.initializers.zeros, (c,)),
-      ))
+    params = edge_params(self, self.channels, self.weight_init)
     is_conv = ((ops == spec.CONV1) | (ops == spec.CONV3)).astype(jnp.int32)
 
     nodes = [x]
@@ -70,6 +59,24 @@ class Cell(nn.Module):
       if i == j - 1:  # the last edge into node j
         nodes.append(sums[j])
     return (nodes[3], acc), None
+
+
+def edge_params(module: nn.Module, c: int, weight_init: str) -> list[dict]:
+  """Both convolutions (and their BN affine) of every edge of a cell at width
+  ``c``, created on ``module`` (a compact module, inside its ``__call__``)
+  in a fixed order: keys k1, k3 (kernels), s1, b1, s3, b3 (BN)."""
+  w_init = jnn.get_init(weight_init)
+  params = []
+  for e in range(spec.NUM_EDGES):
+    params.append(dict(
+        k1=module.param(f'edge{e}_conv1x1', w_init, (1, 1, c, c)),
+        k3=module.param(f'edge{e}_conv3x3', w_init, (3, 3, c, c)),
+        s1=module.param(f'edge{e}_bn1x1_scale', nn.initializers.ones, (c,)),
+        b1=module.param(f'edge{e}_bn1x1_bias', nn.initializers.zeros, (c,)),
+        s3=module.param(f'edge{e}_bn3x3_scale', nn.initializers.ones, (c,)),
+        b3=module.param(f'edge{e}_bn3x3_bias', nn.initializers.zeros, (c,)),
+    ))
+  return params
 
 
 def _edge(op: Array, x: Array, relu_x: Array, partial: Array | None,

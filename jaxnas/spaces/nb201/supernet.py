@@ -121,18 +121,7 @@ class SuperCell(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array, acc: Any, weights: Array):
-    c = self.channels
-    w_init = jnn.get_init(self.weight_init)
-    params = []
-    for e in range(spec.NUM_EDGES):
-      params.append(dict(
-          k1=self.param(f'edge{e}_conv1x1', w_init, (1, 1, c, c)),
-          k3=self.param(f'edge{e}_conv3x3', w_init, (3, 3, c, c)),
-          s1=self.param(f'edge{e}_bn1x1_scale', nn.initializers.ones, (c,)),
-          b1=self.param(f'edge{e}_bn1x1_bias', nn.initializers.zeros, (c,)),
-          s3=self.param(f'edge{e}_bn3x3_scale', nn.initializers.ones, (c,)),
-          b3=self.param(f'edge{e}_bn3x3_bias', nn.initializers.zeros, (c,)),
-      ))
+    params = network.edge_params(self, self.channels, self.weight_init)
     on = weights > 0
     conv_on = (on[:, spec.CONV1].astype(jnp.int32) +
                on[:, spec.CONV3].astype(jnp.int32))
