@@ -6,6 +6,13 @@ failed and why.
 """
 
 
+def one_line(text, limit: int = 160) -> str:
+  """`text` (any object, via str) on one line: whitespace runs collapsed to
+  one space, cut to `limit` characters with a trailing '...'."""
+  text = ' '.join(str(text).split())
+  return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
 class JaxnasError(Exception):
   """Base class of all jaxnas errors."""
 

@@ -729,7 +729,7 @@ def mode_enumerate(cfg: RunConfig) -> dict[str, Any]:
     n = len(space.enumerate())
     log(f'{cfg.space}: {n} cells (enumerated on the fly, nothing to write)')
     return {'space': cfg.space, 'cells': n}
-  from jaxnas.spaces.nb101 import spec as nb101  # pylint: disable=g-import-not-at-top
+  from jaxnas.spaces.nb101 import enumeration as nb101  # pylint: disable=g-import-not-at-top
   t0 = time.perf_counter()
   cells = nb101.enumerate_cells(cfg.max_vertices, progress=log)
   seconds = time.perf_counter() - t0

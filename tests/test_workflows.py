@@ -292,7 +292,7 @@ def test_benchmark_searches_spend_the_budget(tmp_path, algorithm):
 def test_nb101_correlate_reads_cells_from_benchmark_rows(tmp_path, npz):
   """NB101 tables are keyed by hash; cells come from matrix/ops columns and
   rows without a graph are skipped."""
-  from jaxnas.spaces.nb101 import spec as nb101  # pylint: disable=g-import-not-at-top
+  from jaxnas.spaces.nb101 import strings as nb101  # pylint: disable=g-import-not-at-top
   cells = [('0100110001000000010010000010000001000000010000000',
             'in-c3-mp-c3-c3-c1-out', 93.0),
            ('011001000', 'in-c3-out', 80.0),
@@ -318,8 +318,9 @@ def test_nb101_correlate_reads_cells_from_benchmark_rows(tmp_path, npz):
 
 
 def test_nb101_search_is_restricted_to_table_cells(tmp_path):
-  from jaxnas.spaces.nb101 import spec as nb101  # pylint: disable=g-import-not-at-top
-  small = nb101.enumerate_cells(4)  # the 91 cells of <= 4 vertices
+  from jaxnas.spaces.nb101 import enumeration  # pylint: disable=g-import-not-at-top
+  from jaxnas.spaces.nb101 import strings  # pylint: disable=g-import-not-at-top
+  small = enumeration.enumerate_cells(4)  # the 91 cells of <= 4 vertices
   rng = np.random.default_rng(0)
   lines = ['nb101_hash,matrix,ops,val_acc_108']
   for i in range(small.num_cells):
@@ -341,4 +342,4 @@ def test_nb101_search_is_restricted_to_table_cells(tmp_path):
   assert len(runs) == 3
   for r in runs:
     assert r['evaluated'] == 20
-    assert nb101.parse(r['arch']).module_hash in hashes
+    assert strings.parse(r['arch']).module_hash in hashes

@@ -22,6 +22,7 @@ from jaxnas.proxies import naswot
 from jaxnas.spaces import get_space
 from jaxnas.spaces.nb101 import network as net_lib
 from jaxnas.spaces.nb101 import params
+from jaxnas.spaces.nb101 import sampling
 from jaxnas.spaces.nb101 import spec
 
 
@@ -52,7 +53,7 @@ CELLS = {
 }
 _RNG = np.random.default_rng(3)
 for _i in range(2):
-  CELLS[f'sampled{_i}'] = spec.sample(_RNG)
+  CELLS[f'sampled{_i}'] = sampling.sample(_RNG)
 
 # Two tiny configs: 2 stacks x 1 cell (width change, max-pool), he_normal;
 # 1 stack x 2 cells (scan over cells), torch.

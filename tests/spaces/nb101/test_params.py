@@ -1,15 +1,15 @@
-"""NB101 parameter count: hand-computed cases and the benchmark's counts."""
+"""Tests of jaxnas.spaces.nb101.params: hand-computed parameter counts and
+the benchmark's counts."""
 
 import csv
 import itertools
-import os
 
 import numpy as np
-import pytest
 
-from jaxnas.spaces import nb101
 from jaxnas.spaces.nb101 import params
 from jaxnas.spaces.nb101 import spec
+from jaxnas.spaces.nb101 import strings
+from tests.conftest import reference_file
 
 # Network parts shared by every cell (stem_channels=128, 10 classes).
 STEM = 3 * 3 * 3 * 128 + 2 * 128  # 3x3 conv 3->128 without bias, BN.
@@ -25,12 +25,8 @@ CELL_IO = ([(128, 128)] * 3 + [(128, 256)] + [(256, 256)] * 2 +
 REORDERED = {'087fdce1f8eca0a97f91fb060f45e5d2': 2792597}
 
 
-def _conv_bn(k, c_in, c_out):
-  return k * k * c_in * c_out + 2 * c_out
-
-
 def test_input_to_output_only():
-  cell = spec.parse('0100 input,output')
+  cell = strings.parse('0100 input,output')
   # The cell is a 1x1 conv-BN-ReLU projection c_in -> c_out.
   cells = sum(c_in * c_out + 2 * c_out for c_in, c_out in CELL_IO)
   assert cells == (3 * (128 * 128 + 256) + (128 * 256 + 512) +
@@ -41,7 +37,7 @@ def test_input_to_output_only():
 
 
 def test_single_conv1x1():
-  cell = spec.parse('010001000 input,conv1x1-bn-relu,output')
+  cell = strings.parse('010001000 input,conv1x1-bn-relu,output')
   # input -> projection 1x1 (c_in -> c_out) -> conv1x1 (c_out -> c_out).
   cells = sum((c_in * c_out + 2 * c_out) + (c_out * c_out + 2 * c_out)
               for c_in, c_out in CELL_IO)
@@ -50,8 +46,8 @@ def test_single_conv1x1():
 
 def test_two_branches_with_remainder():
   # input -> conv3x3 -> output, input -> maxpool -> output, input -> output.
-  cell = spec.parse('0111 0001 0001 0000'.replace(' ', '') +
-                    ' input,conv3x3-bn-relu,maxpool3x3,output')
+  cell = strings.parse('0111 0001 0001 0000'.replace(' ', '') +
+                       ' input,conv3x3-bn-relu,maxpool3x3,output')
   assert params.vertex_channels(128, 128, cell.matrix) == [128, 64, 64, 128]
   assert params.vertex_channels(5, 7, cell.matrix) == [5, 4, 3, 7]
   # c_in=5, c_out=7: conv3x3 vertex has 4 channels (the extra one), pool 3.
@@ -77,39 +73,8 @@ def test_truncation_and_max_channels():
   assert params.cell_param_count(cell, 6, 7) == expected
 
 
-def test_space_param_count_and_describe():
-  space = nb101.NB101Space()
-  cell = space.parse('0100 input,output')
-  assert space.param_count(cell) == params.param_count(cell)
-  small = nb101.NB101Space(stem_channels=16, num_stacks=1, cells_per_stack=1)
-  assert small.param_count(cell, num_classes=3) == (
-      _conv_bn(3, 3, 16) + _conv_bn(1, 16, 16) + 16 * 3 + 3)
-  info = space.describe(cell)
-  assert info == {'key': cell.module_hash, 'num_vertices': 2,
-                  'num_edges': 1}
-  assert space.iso_key(cell) == cell.module_hash
-  assert space.arch_id(cell) == int(cell.module_hash[:8], 16)
-  assert space.parse(space.format(cell)) == cell
-
-
-def test_space_sample_and_mutate():
-  space = nb101.NB101Space()
-  rng = np.random.default_rng(0)
-  cells = space.sample(rng, 5)
-  assert len(cells) == 5 and all(isinstance(c, spec.Cell) for c in cells)
-  child = space.mutate(cells[0], rng)
-  assert child.module_hash != cells[0].module_hash
-
-
 def _reference_rows(every=34):
-  root = os.environ.get('JAXNAS_REFERENCE_DATA')
-  if not root:
-    pytest.skip('JAXNAS_REFERENCE_DATA is not set (directory of the NB101 '
-                'reference CSVs)')
-  path = os.path.join(root, 'nb101_valacc_30k.csv')
-  if not os.path.isfile(path):
-    pytest.fail(f'JAXNAS_REFERENCE_DATA is set but {path} does not exist')
-  with open(path, newline='') as f:
+  with open(reference_file('nb101_valacc_30k.csv'), newline='') as f:
     rows = [r for r in csv.DictReader(f) if r['matrix']]
   picked = rows[::every]  # ~300 of the 10,265 graph rows.
   picked += [r for r in rows if r['nb101_hash'] in REORDERED]
@@ -120,7 +85,7 @@ def test_param_count_matches_benchmark_sample():
   rows = _reference_rows()
   assert len(rows) >= 300
   for row in rows:
-    cell = spec.parse_parts(row['matrix'], row['ops'])
+    cell = strings.parse_parts(row['matrix'], row['ops'])
     assert cell.module_hash == row['nb101_hash']
     if row['nb101_hash'] in REORDERED:
       continue
@@ -130,7 +95,7 @@ def test_param_count_matches_benchmark_sample():
 def test_reordered_row_is_a_vertex_order_effect():
   rows = [r for r in _reference_rows() if r['nb101_hash'] in REORDERED]
   assert len(rows) == 1
-  cell = spec.parse_parts(rows[0]['matrix'], rows[0]['ops'])
+  cell = strings.parse_parts(rows[0]['matrix'], rows[0]['ops'])
   counts = set()
   n = cell.num_vertices
   for perm in itertools.permutations(range(1, n - 1)):
@@ -143,15 +108,3 @@ def test_reordered_row_is_a_vertex_order_effect():
     counts.add(params.param_count(other))
   assert params.param_count(cell) != int(rows[0]['params'])
   assert int(rows[0]['params']) in counts
-
-
-def test_space_uses_enumeration_file(tmp_path):
-  path = str(tmp_path / 'cells.npz')
-  small = spec.enumerate_cells(max_vertices=4)
-  spec.save_enumeration(path, small)
-  space = nb101.NB101Space(cells_path=path)
-  assert space.enumeration_path() == path
-  cells = space.enumerate()
-  assert [c.module_hash for c in cells] == list(small.hashes)
-  drawn = space.sample(np.random.default_rng(1), 20)
-  assert {c.module_hash for c in drawn} <= set(small.hashes)
