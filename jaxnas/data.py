@@ -2,9 +2,12 @@
 
 ``--data`` values: ``cifar10``, ``cifar100``, ``imagenet16-120`` (tfds),
 ``npz:PATH`` (arrays ``images`` uint8 ``[N, H, W, 3]`` and optionally
-``labels``), ``synthetic`` (uniform uint8 noise). Images are normalised with
-the reference constants of the dataset (NASWOT / NB201 code); npz and
-synthetic data use CIFAR-10's unless ``norm`` says otherwise.
+``labels`` and ``num_classes``), ``synthetic`` (uniform uint8 noise with
+seeded random labels). Images are normalised with the reference constants of
+the dataset (NASWOT / NB201 code); npz and synthetic data use CIFAR-10's
+unless ``norm`` says otherwise. A batch carries its labels (when the source
+has them) and the number of classes of its dataset: the npz file's
+``num_classes``, else that of the dataset whose normalisation it uses.
 
 Offline, a tfds dataset that is not prepared on disk fails within seconds (a
 5 s connection probe to the dataset's host) with a message naming the
@@ -43,6 +46,8 @@ TFDS = {
     'imagenet16-120': ('imagenet_resized/16x16', 'train', 120),
 }
 PROBE_TIMEOUT = 5.0
+# Classes of each dataset (the head size of networks scored on it).
+NUM_CLASSES = {'cifar10': 10, 'cifar100': 100, 'imagenet16-120': 120}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,12 +56,17 @@ class Batch:
 
   Attributes:
     images: float32 ``[batch, height, width, 3]``, normalised.
+    labels: int32 ``[batch]``, or None when the source has none.
+    num_classes: classes of the dataset (the head size).
     source: the ``--data`` value that produced it.
     norm: the normalisation used.
-    fingerprint: hash of the normalised pixels (keys stored results).
+    fingerprint: hash of the normalised pixels and the labels (keys stored
+      results).
     note: set when something noteworthy happened (e.g. a fallback).
   """
   images: np.ndarray
+  labels: np.ndarray | None
+  num_classes: int
   source: str
   norm: str
   fingerprint: str
@@ -103,15 +113,34 @@ def check_float_batch(images, name: str = 'batch') -> np.ndarray:
   return arr.astype(np.float32)
 
 
-def fingerprint(images: np.ndarray) -> str:
+def check_labels(labels, n: int, num_classes: int,
+                 name: str = 'labels') -> np.ndarray:
+  """Validates integer labels ``[n]`` in ``[0, num_classes)``; int32."""
+  arr = np.asarray(labels)
+  if arr.shape != (n,):
+    raise DataError(f'{name}: expected shape [{n}], got {list(arr.shape)}')
+  if not np.issubdtype(arr.dtype, np.integer):
+    raise DataError(f'{name}: expected integers, got {arr.dtype}')
+  if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+    raise DataError(f'{name}: values must be in [0, {num_classes}), got '
+                    f'{int(arr.min())}..{int(arr.max())}')
+  return arr.astype(np.int32)
+
+
+def fingerprint(images: np.ndarray, labels: np.ndarray | None = None) -> str:
   h = hashlib.sha256()
   h.update(str(images.shape).encode())
   h.update(np.ascontiguousarray(images, np.float32).tobytes())
+  if labels is not None:
+    h.update(b'labels')
+    h.update(np.ascontiguousarray(labels, np.int64).tobytes())
   return h.hexdigest()[:16]
 
 
 def _select(images: np.ndarray, batch_size: int, shuffle: bool, seed: int,
             what: str) -> np.ndarray:
+  """The indices of the batch: the first ``batch_size``, or a seeded sorted
+  random subset."""
   if batch_size < 1:
     raise DataError(f'batch_size must be >= 1, got {batch_size}')
   if images.shape[0] < batch_size:
@@ -120,12 +149,13 @@ def _select(images: np.ndarray, batch_size: int, shuffle: bool, seed: int,
   if shuffle:
     idx = np.random.default_rng(seed).choice(images.shape[0], batch_size,
                                              replace=False)
-    return images[np.sort(idx)]
-  return images[:batch_size]
+    return np.sort(idx)
+  return np.arange(batch_size)
 
 
-def load_npz(path: str) -> np.ndarray:
-  """The uint8 ``images`` array of an npz file (validated)."""
+def load_npz(path: str) -> tuple[np.ndarray, np.ndarray | None, int | None]:
+  """``(images, labels, num_classes)`` of an npz file (validated): uint8
+  ``images``, optional integer ``labels`` and scalar ``num_classes``."""
   what = f'data npz:{path}'
   if not os.path.exists(path):
     raise DataError(f'{what}: file not found')
@@ -135,12 +165,18 @@ def load_npz(path: str) -> np.ndarray:
         raise DataError(f'{what}: no array named "images" (found: '
                         f'{", ".join(f.files) or "none"})')
       images = f['images']
+      labels = f['labels'] if 'labels' in f.files else None
+      classes = int(f['num_classes']) if 'num_classes' in f.files else None
   except (OSError, ValueError) as e:
     if isinstance(e, DataError):
       raise
     raise DataError(f'{what}: not a readable npz file ({e})') from e
   check_images(images, what)
-  return images
+  if labels is not None:
+    labels = check_labels(labels, images.shape[0],
+                          classes or int(np.max(labels, initial=0)) + 1,
+                          f'{what} labels')
+  return images, labels, classes
 
 
 def synthetic_images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -158,7 +194,7 @@ def load_batch(data: str, batch_size: int = 128, shuffle: bool = False,
     data: 'cifar10', 'cifar100', 'imagenet16-120', 'npz:PATH', 'synthetic'.
     batch_size: number of images (the first ones unless ``shuffle``).
     shuffle: draw a seeded random subset instead of the first images.
-    seed: seed of the subset (and of synthetic noise).
+    seed: seed of the subset (and of synthetic noise and labels).
     norm: normalisation constants to use (default: the dataset's own;
       CIFAR-10's for npz and synthetic data).
     data_dir: tfds data directory (default: tfds's).
@@ -166,20 +202,32 @@ def load_batch(data: str, batch_size: int = 128, shuffle: bool = False,
   Raises:
     DataError: with a one-line message naming the input.
   """
+  if norm is not None and norm not in NORMS:
+    raise DataError(f'unknown normalisation {norm!r}; choose one of '
+                    f'{", ".join(NORMS)}')
   if data.startswith('npz:'):
-    images = _select(load_npz(data[4:]), batch_size, shuffle, seed, data)
+    images, labels, classes = load_npz(data[4:])
     norm = norm or 'cifar10'
   elif data == 'synthetic':
+    rng = np.random.default_rng(seed)
     images = synthetic_images(batch_size, seed=seed)
     norm = norm or 'cifar10'
+    classes = NUM_CLASSES.get(norm, 10)
+    labels = rng.integers(0, classes, batch_size).astype(np.int32)
   elif data in TFDS:
-    images = _load_tfds(data, batch_size, shuffle, seed, data_dir)
-    norm = norm or data
+    images, labels = _load_tfds(data, batch_size, shuffle, seed, data_dir)
+    norm, classes = norm or data, NUM_CLASSES[data]
   else:
     raise DataError(f'unknown --data {data!r}; use cifar10, cifar100, '
                     'imagenet16-120, npz:PATH or synthetic')
+  if classes is None:
+    classes = NUM_CLASSES.get(norm) or int(np.max(labels, initial=0)) + 1
+  idx = _select(images, batch_size, shuffle, seed, data)
+  images = images[idx]
+  labels = None if labels is None else check_labels(labels[idx],
+                                                    images.shape[0], classes)
   x = normalize(images, norm)
-  return Batch(x, data, norm, fingerprint(x))
+  return Batch(x, labels, classes, data, norm, fingerprint(x, labels))
 
 
 def _probe(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
@@ -197,8 +245,9 @@ def _probe(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
 
 
 def _load_tfds(data: str, batch_size: int, shuffle: bool, seed: int,
-               data_dir: str | None) -> np.ndarray:
-  """First (or a seeded subset of the first 10,000) training images."""
+               data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+  """First ``batch_size`` (or, to draw a seeded subset from, the first
+  10,000) training images and their labels."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   name, split, max_label = TFDS[data]
@@ -219,5 +268,8 @@ def _load_tfds(data: str, batch_size: int, shuffle: bool, seed: int,
                           as_supervised=True)
   if max_label is not None:
     ds = ds.filter(lambda image, label: label < max_label)
-  images = np.stack([np.asarray(im) for im, _ in tfds.as_numpy(ds.take(need))])
-  return _select(images, batch_size, shuffle, seed, f'data {data}')
+  pairs = [(np.asarray(im), int(lb)) for im, lb in tfds.as_numpy(
+      ds.take(need))]
+  images = np.stack([im for im, _ in pairs])
+  labels = np.asarray([lb for _, lb in pairs], np.int32)
+  return images, labels

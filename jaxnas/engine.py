@@ -1,40 +1,59 @@
-"""The scoring engine: one compiled program per (space, proxy, batch shape).
+"""The one engine: every proxy, one compiled program per (space, proxy set,
+batch shape, mesh).
 
-The architecture is data. :class:`Scorer` jits one function
+The architecture is data. :class:`Engine` compiles
 
-  f(key, arch_arrays, images) -> proxy device output, stacked over inits
+  f(init keys [A, K], arch arrays [A, ...], data) -> per proxy [A, K, ...]
 
-where ``key`` is the architecture's own key (``fold_in(seed key, arch id)``,
-so a score does not depend on the order architectures are visited) and the
-initialisations are ``split(key, inits)`` mapped inside the same call with
-``lax.map`` (``map_batch`` > 1 vmaps that many inits at once). With several
-devices, ``pmap`` runs a different architecture on each.
+with ``jax.jit`` over a ``shard_map`` on a device :class:`~jax.sharding.Mesh`
+with an ``arch`` axis and an ``init`` axis: each device runs one
+architecture (its op indices stay unbatched, so a ``lax.switch`` runs only
+the chosen op) and its share of the initialisations. Inside, for each init
+and each *group* of proxies that need the same network and input
+(:meth:`jaxnas.proxies.base.Needs.group_key`), the network is initialised
+once, one forward pass feeds every tap of the group, and one backward pass
+every gradient user; then each proxy's device function runs on the shared
+:class:`~jaxnas.proxies.base.Context`. Initialisations are a ``lax.map``
+(``init_chunk`` of them vmapped per step) or unrolled when a proxy asks.
 
-Compilations are counted by a trace counter (:attr:`Scorer.traces`): scoring
-any number of cells of one space must leave it at 1 per device count.
+Keys: architecture ``a`` uses ``fold_in(seed key, arch_id(a))`` (so a score
+does not depend on the order architectures are visited) split into one key
+per init; a group whose proxies ask for a ``salt`` initialises from
+``fold_in(init key, salt)``.
+
+:attr:`Engine.compilations` counts programs lowered (each lowering is one
+trace): scoring any number of cells of one space must leave it at 1.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import math
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental.shard_map import shard_map
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from jaxnas import data as data_lib
-from jaxnas.proxies import Proxy
+from jaxnas import nn as jnn
+from jaxnas.proxies.base import Context, Proxy, init_variables
+
+GAUSSIAN_SALT = 0x5eed  # the key of a 'gaussian' input: fold_in(key, this)
+PROXY_SALT = 0x9e37  # a proxy's own key: fold_in(group key, this)
 
 
 @dataclasses.dataclass
-class ArchResult:
-  """Scores of one architecture: one value per init (None if undefined)."""
-  arch: Any
+class ProxyResult:
+  """One proxy's values on one architecture, one per init (None where
+  undefined, with a note)."""
   values: list[float | None]
-  notes: list[str]
-  seconds: float
+  notes: list[str | None]
 
   @property
   def finite(self) -> list[float]:
@@ -47,139 +66,329 @@ class ArchResult:
 
   @property
   def std(self) -> float | None:
+    """Sample standard deviation over the defined inits (0 for one)."""
     f = self.finite
-    return float(np.std(f)) if f else None
+    if not f:
+      return None
+    return float(np.std(f, ddof=1)) if len(f) > 1 else 0.0
 
   @property
   def note(self) -> str | None:
-    if not self.notes:
+    noted = [n for n in self.notes if n]
+    if not noted:
       return None
-    bad = len(self.values) - len(self.finite)
-    return f'{bad}/{len(self.values)} inits undefined: {self.notes[0]}'
+    undefined = ' undefined' if len(self.finite) < len(self.values) else ''
+    return f'{len(noted)}/{len(self.values)} inits{undefined}: {noted[0]}'
 
 
-def run_group(fn, args, group: int, real: int) -> tuple[Any, float]:
-  """Runs a compiled per-group program; returns its host outputs with a
-  leading device axis (added when ``group == 1``, i.e. no pmap) and the
-  seconds per real (unpadded) member of the group."""
-  t0 = time.perf_counter()
-  out = jax.device_get(fn(*args))
-  if group == 1:
-    out = jax.tree.map(lambda x: x[None], out)
-  return out, (time.perf_counter() - t0) / real
+@dataclasses.dataclass
+class ArchScores:
+  """Every proxy's result on one architecture."""
+  arch: Any
+  results: dict[str, ProxyResult]
+  seconds: float  # this arch's share of its call's wall time
+
+  def __getitem__(self, proxy: str) -> ProxyResult:
+    return self.results[proxy]
 
 
-class Scorer:
-  """Scores architectures of one space with one proxy on one batch.
+@dataclasses.dataclass(frozen=True)
+class Group:
+  """Proxies sharing a network, its variables and passes."""
+  key: tuple
+  proxies: tuple[Proxy, ...]
+
+  @property
+  def needs(self):
+    return self.proxies[0].needs
+
+  def any(self, field: str) -> bool:
+    return any(getattr(p.needs, field) for p in self.proxies)
+
+  @property
+  def taps(self) -> jnn.Taps:
+    unique = []
+    for p in self.proxies:
+      if p.needs.tap is not jnn.NO_TAP and p.needs.tap not in unique:
+        unique.append(p.needs.tap)
+    return jnn.Taps(tuple(unique))
+
+
+def make_groups(proxies: Sequence[Proxy]) -> list[Group]:
+  by_key: dict[tuple, list[Proxy]] = collections.OrderedDict()
+  for p in proxies:
+    if p.device is not None:
+      by_key.setdefault(p.needs.group_key(p.name), []).append(p)
+  return [Group(k, tuple(ps)) for k, ps in by_key.items()]
+
+
+class Engine:
+  """Scores architectures of one space with several proxies at once.
 
   Args:
     space: a space object (see :mod:`jaxnas.spaces`).
-    proxy: the proxy (see :mod:`jaxnas.proxies`).
+    proxies: the proxies (see :mod:`jaxnas.proxies`); names must differ.
     inits: initialisations per architecture, all in one call.
-    map_batch: inits vmapped together inside the ``lax.map`` (1 = pure map).
-    weight_init: initialiser name ('torch' or 'he_normal').
-    devices: number of local devices to spread architectures over
-      (default: all local devices).
-    balance: with several devices, group architectures of similar cost
-      (the space's ``cost_hint``) on the devices of one call, since a call
+    init_chunk: inits vmapped together per step of the map over inits.
+    weight_init: the run's initialiser (proxies may ask for their own).
+    num_classes: the data's number of classes (proxies may ask otherwise).
+    devices: local devices to use (default: all).
+    init_devices: devices sharing one architecture's inits (the mesh's
+      ``init`` axis; ``devices`` must be a multiple). 1: one architecture
+      per device.
+    balance: with several architectures per call, group architectures of
+      similar cost (the space's ``cost_hint``) in one call, since a call
       lasts as long as its slowest architecture; results are then yielded
       in completion order (each carries its ``arch``), not input order.
   """
 
-  # Architectures sorted by cost together (a window of this many calls).
-  BALANCE_WINDOW_CALLS = 8
+  BALANCE_WINDOW_CALLS = 8  # archs sorted by cost together (in calls)
 
-  def __init__(self, space, proxy: Proxy, inits: int = 1, map_batch: int = 1,
-               weight_init: str = 'torch', devices: int | None = None,
-               balance: bool = False):
+  def __init__(self, space, proxies: Sequence[Proxy], inits: int = 1,
+               init_chunk: int = 1, weight_init: str = 'torch',
+               num_classes: int = 10, devices: int | None = None,
+               init_devices: int = 1, balance: bool = False):
     if inits < 1:
       raise ValueError(f'inits must be >= 1, got {inits}')
-    self.space = space
-    self.proxy = proxy
-    self.inits = inits
-    self.map_batch = max(1, min(map_batch, inits))
-    self.network = space.network(tap=proxy.tap, weight_init=weight_init)
-    available = jax.local_device_count()
-    self.devices = available if devices is None else devices
-    if not 1 <= self.devices <= available:
-      raise ValueError(f'devices={devices} but {available} local device(s) '
-                       'are available')
-    self.balance = balance and self.devices > 1 and hasattr(space,
-                                                            'cost_hint')
-    self.traces = 0
+    names = [p.name for p in proxies]
+    if not names or len(set(names)) != len(names):
+      raise ValueError(f'proxies must be given once each, got {names}')
+    self.space, self.proxies = space, tuple(proxies)
+    self.inits, self.weight_init = inits, weight_init
+    self.init_chunk = max(1, min(init_chunk, inits))
+    self.num_classes = num_classes
+    self.image_size = 32  # set from the data by score(); for static proxies
+    available = jax.local_devices()
+    count = len(available) if devices is None else devices
+    if not 1 <= count <= len(available):
+      raise ValueError(f'devices={devices} but {len(available)} local '
+                       'device(s) are available')
+    if init_devices < 1 or count % init_devices:
+      raise ValueError(f'init_devices={init_devices} must divide the '
+                       f'{count} devices used')
+    self.mesh = Mesh(np.array(available[:count]).reshape(
+        count // init_devices, init_devices), ('arch', 'init'))
+    self.arch_devices, self.init_devices = self.mesh.devices.shape
+    self.groups = make_groups(self.proxies)
+    self.balance = (balance and self.arch_devices > 1 and
+                    hasattr(space, 'cost_hint'))
+    self.networks = {g.key: self._network(g) for g in self.groups}
+    self.compilations = 0
     self.compile_seconds = 0.0
-    fn = self._one_arch
-    if self.devices > 1:
-      self._fn = jax.pmap(fn, in_axes=(0, 0, None),
-                          devices=jax.local_devices()[:self.devices])
+    self._compiled: dict[str, Any] = {}
+
+  # --- the program ------------------------------------------------------
+
+  def _network(self, group: Group):
+    needs = group.needs
+    backward = any(p.needs.backward or p.needs.grads or p.needs.input_grads
+                   for p in group.proxies)
+    opts = jnn.NetOptions(needs.weight_init or self.weight_init, needs.bn,
+                          group.taps, unroll=backward)
+    return self.space.network(opts, needs.num_classes or self.num_classes,
+                              form=needs.form)
+
+  @property
+  def unroll(self) -> bool:
+    """No loop over inits: one init per device, or a proxy asks (inside a
+    ``while`` loop XLA:CPU gave the weight-gradient convolutions slow
+    layouts: the NTK ran 4x, the suite's backward passes ~3x slower)."""
+    per_device = math.ceil(self.inits / self.init_devices)
+    return per_device == 1 or any(p.needs.init_loop == 'unroll'
+                                  for p in self.proxies)
+
+  def _group_outputs(self, group: Group, key: jax.Array, arch, data
+                     ) -> dict[str, Any]:
+    needs, net = group.needs, self.networks[group.key]
+    k = key if needs.salt is None else jax.random.fold_in(key, needs.salt)
+    images, labels = data['images'], data.get('labels')
+    if needs.batch_size is not None:
+      images = images[:needs.batch_size]
+      labels = None if labels is None else labels[:needs.batch_size]
+    if needs.inputs == 'ones':
+      images = jnp.ones((1,) + images.shape[1:], images.dtype)
+      labels = None
+    elif needs.inputs == 'gaussian':
+      images = jax.random.normal(jax.random.fold_in(k, GAUSSIAN_SALT),
+                                 images.shape, images.dtype)
+    elif needs.inputs == 'prepared':
+      images = data['prepared'][group.proxies[0].name]
+    variables = init_variables(net, k, images, arch)
+    ctx = Context(net, arch, variables, images,
+                  labels if group.any('labels') or group.any('grads')
+                  else None, jax.random.fold_in(k, PROXY_SALT), group.taps,
+                  needs.num_classes or self.num_classes, group.any('grads'),
+                  group.any('gates'), group.any('input_grads'))
+    return {p.name: p.device(ctx) for p in group.proxies}
+
+  def _one_init(self, key, arch, data) -> dict[str, Any]:
+    out = {}
+    for group in self.groups:
+      out.update(self._group_outputs(group, key, arch, data))
+    return out
+
+  def _device_program(self, keys, arch, shared, per_init):
+    """One device's work: keys ``[1, k]``, arch leaves ``[1, ...]``,
+    per-init data leaves ``[k, ...]``; returns ``[1, k, ...]`` leaves."""
+    keys = keys[0]
+    arch = jax.tree.map(lambda x: x[0], arch)
+
+    def one(key, own):
+      return self._one_init(key, arch, {**shared, **own})
+
+    if self.unroll:
+      outs = [one(keys[i], jax.tree.map(lambda x, i=i: x[i], per_init))
+              for i in range(keys.shape[0])]
+      out = jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
     else:
-      self._fn = jax.jit(fn)
-    self._compiled = {}
+      out = jax.lax.map(lambda a: one(*a), (keys, per_init),
+                        batch_size=self.init_chunk if self.init_chunk > 1
+                        else None)
+    return jax.tree.map(lambda x: x[None], out)
 
-  def _one_arch(self, key, arch_arrays, images):
-    self.traces += 1  # Python side effect: runs once per trace.
-    network, proxy = self.network, self.proxy
-    tiny = images[:2, :8, :8]  # param shapes do not depend on the batch
+  def _program(self, per_init_spec):
+    return jax.jit(shard_map(
+        self._device_program, self.mesh,
+        in_specs=(P('arch', 'init'), P('arch'), P(), per_init_spec),
+        out_specs=P('arch', 'init'), check_rep=False))
 
-    def one_init(k):
-      variables = network.init(k, tiny, arch_arrays)
-      logits, acc = network.apply(variables, images, arch_arrays)
-      return proxy.device(logits, acc)
-
-    keys = jax.random.split(key, self.inits)
-    if self.map_batch == 1:
-      return jax.lax.map(one_init, keys)
-    return jax.lax.map(one_init, keys, batch_size=self.map_batch)
-
-  def compiled(self, *args):
+  def _compiled_for(self, args) -> Any:
     """The program for these argument shapes, compiled ahead of time on
     first use (so per-architecture times exclude compilation)."""
     sig = str(jax.tree.map(lambda x: (x.shape, x.dtype), args))
     if sig not in self._compiled:
       t0 = time.perf_counter()
-      self._compiled[sig] = self._fn.lower(*args).compile()
+      per_init = P('init') if jax.tree.leaves(args[3]) else P()
+      self._compiled[sig] = self._program(per_init).lower(*args).compile()
+      self.compilations += 1
       self.compile_seconds += time.perf_counter() - t0
     return self._compiled[sig]
 
-  def score(self, seed_key: jax.Array, archs: Sequence[Any],
-            images: jax.Array) -> Iterable[ArchResult]:
-    """Yields an :class:`ArchResult` per arch as each is ready: in input
-    order, or in completion order if the scorer balances (see the class).
+  # --- data -------------------------------------------------------------
+
+  def prepare_data(self, images: np.ndarray, labels: np.ndarray | None,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The program's data for one batch: images, labels if any proxy needs
+    them, and each 'prepared' proxy's own input (from ``rng``)."""
+    images = data_lib.check_float_batch(images, 'images')
+    data = {'images': images}
+    want_labels = any(p.needs.labels or p.needs.grads for p in self.proxies
+                      if p.device is not None)
+    if want_labels:
+      if labels is None:
+        users = [p.name for p in self.proxies
+                 if p.needs.labels or p.needs.grads]
+        raise data_lib.DataError(f'proxies {", ".join(users)} need labels '
+                                 'and the data has none')
+      data['labels'] = data_lib.check_labels(labels, images.shape[0],
+                                             self.num_classes)
+    prepared = {p.name: p.prepare(images, rng) for p in self.proxies
+                if p.prepare is not None}
+    if prepared:
+      data['prepared'] = prepared
+    for p in self.proxies:
+      n = p.needs.batch_size
+      if p.device is not None and n is not None and n > images.shape[0]:
+        raise data_lib.DataError(f'proxy {p.key} needs {n} images; the '
+                                 f'batch has {images.shape[0]}')
+    return data
+
+  # --- running ----------------------------------------------------------
+
+  def run(self, init_keys: Sequence[jax.Array], archs: Sequence[Any],
+          shared: dict[str, Any], per_init: dict[str, Any] | None = None
+          ) -> Iterator[ArchScores]:
+    """Yields an :class:`ArchScores` per architecture, in order.
 
     Args:
-      seed_key: the run's key; arch i uses ``fold_in(seed_key, arch_id)``.
+      init_keys: per architecture, its ``[K]`` init keys.
+      archs: architectures of the space (already validated).
+      shared: data every init sees (:meth:`prepare_data`).
+      per_init: data with a leading ``[K]`` axis, init i seeing slice i
+        (e.g. TE-NAS's batch per repeat); keys not in ``shared``.
+    """
+    if len(init_keys) != len(archs):
+      raise ValueError(f'{len(init_keys)} key sets for {len(archs)} archs')
+    per_init = per_init or {}
+    k = self.inits
+    k_pad = math.ceil(k / self.init_devices) * self.init_devices
+    shared = jax.tree.map(jnp.asarray, shared)
+    per_init = jax.tree.map(lambda x: _pad(jnp.asarray(x), k_pad), per_init)
+    group = self.arch_devices
+    archs = list(archs)
+    for start in range(0, len(archs), group):
+      chunk = archs[start:start + group]
+      keys = list(init_keys[start:start + group])
+      real = len(chunk)
+      chunk = chunk + [chunk[-1]] * (group - real)  # pad the last call
+      keys = keys + [keys[-1]] * (group - real)
+      key_arr = jnp.stack([_pad(jnp.asarray(ks), k_pad) for ks in keys])
+      arrays = [self.space.arch_arrays(a) for a in chunk]
+      arch_arr = jax.tree.map(lambda *xs: jnp.asarray(np.stack(xs)), *arrays)
+      args = (key_arr, arch_arr, shared, per_init)
+      fn = self._compiled_for(args)
+      t0 = time.perf_counter()
+      out = jax.device_get(fn(*args))
+      seconds = (time.perf_counter() - t0) / real
+      for d in range(real):
+        yield ArchScores(chunk[d], self._host(chunk[d], out, d), seconds)
+
+  def _host(self, arch, out: dict[str, Any], d: int
+            ) -> dict[str, ProxyResult]:
+    results = {}
+    for p in self.proxies:
+      if p.static is not None:
+        value = float(p.static(self.space, arch, self.num_classes,
+                               self.image_size))
+        results[p.name] = ProxyResult([value] * self.inits,
+                                      [None] * self.inits)
+        continue
+      pairs = [p.host(jax.tree.map(lambda x, i=i: x[d, i], out[p.name]))
+               for i in range(self.inits)]
+      results[p.name] = ProxyResult([v for v, _ in pairs],
+                                    [n for _, n in pairs])
+    return results
+
+  def arch_keys(self, seed_key: jax.Array, archs: Sequence[Any]
+                ) -> list[jax.Array]:
+    """Per architecture, ``split(fold_in(seed_key, arch_id), inits)``."""
+    return [jax.random.split(jax.random.fold_in(seed_key,
+                                                self.space.arch_id(a)),
+                             self.inits) for a in archs]
+
+  def score(self, seed_key: jax.Array, archs: Sequence[Any],
+            images: np.ndarray, labels: np.ndarray | None = None
+            ) -> Iterable[ArchScores]:
+    """Yields an :class:`ArchScores` per arch as each is ready: in input
+    order, or in completion order if the engine balances (see the class).
+
+    Args:
+      seed_key: the run's key; arch a uses ``fold_in(seed_key, arch_id)``.
       archs: architectures of the space (already validated).
       images: ``[batch, height, width, channels]`` float32, normalised.
+      labels: int ``[batch]`` (needed by some proxies).
     """
-    images = jnp.asarray(data_lib.check_float_batch(images, 'images'))
-    group = self.devices
+    rng = np.random.default_rng(
+        np.asarray(jax.random.key_data(seed_key)).ravel().tolist())
+    data = self.prepare_data(images, labels, rng)
+    self.image_size = int(np.asarray(images).shape[1])
     archs = list(archs)
+    if not any(p.device is not None for p in self.proxies):
+      for a in archs:  # static proxies only: nothing to compile
+        yield ArchScores(a, self._host(a, {}, 0), 0.0)
+      return
     if self.balance:
-      window = group * self.BALANCE_WINDOW_CALLS
+      window = self.arch_devices * self.BALANCE_WINDOW_CALLS
       for start in range(0, len(archs), window):
         part = archs[start:start + window]
         # Costliest first, neighbours in cost share a call.
         part.sort(key=self.space.cost_hint, reverse=True)
         archs[start:start + window] = part
-    for start in range(0, len(archs), group):
-      chunk = list(archs[start:start + group])
-      real = len(chunk)
-      chunk += [chunk[-1]] * (group - real)  # pad the last group
-      keys = [jax.random.fold_in(seed_key, self.space.arch_id(a))
-              for a in chunk]
-      arrays = [self.space.arch_arrays(a) for a in chunk]
-      if group > 1:
-        args = (jnp.stack(keys),
-                jax.tree.map(lambda *xs: np.stack(xs), *arrays), images)
-      else:
-        args = (keys[0], jax.tree.map(jnp.asarray, arrays[0]), images)
-      out, seconds = run_group(self.compiled(*args), args, group, real)
-      for d in range(real):
-        values, notes = [], []
-        for i in range(self.inits):
-          value, note = self.proxy.host(
-              jax.tree.map(lambda x, d=d, i=i: x[d, i], out))
-          values.append(value)
-          if note:
-            notes.append(note)
-        yield ArchResult(chunk[d], values, notes, seconds)
+    yield from self.run(self.arch_keys(seed_key, archs), archs, data)
+
+
+def _pad(x: jax.Array, n: int) -> jax.Array:
+  """``x`` with its leading axis padded to ``n`` by repeating the last row."""
+  if x.shape[0] == n:
+    return x
+  return jnp.concatenate([x, jnp.repeat(x[-1:], n - x.shape[0], axis=0)])

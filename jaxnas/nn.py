@@ -1,32 +1,62 @@
-"""Shared building blocks for the search-space networks.
+"""Shared building blocks of the search-space networks.
 
-Layout is NHWC throughout (``[batch, height, width, channels]``).
+Layout is NHWC throughout (``[batch, height, width, channels]``); kernels are
+HWIO (conv) or IO (dense) and every conv / dense weight is a parameter whose
+name ends in ``kernel`` (see :func:`weight_layers`).
+
+Options
+-------
+A network is built with :class:`NetOptions`: the weight initialiser, whether
+BatchNorm runs (``bn=False`` makes it the identity, as synflow needs) and the
+:class:`Tap` listening to it. Each space's network takes one ``NetOptions``
+and hands it to its blocks, so an option reaches every layer in one place.
 
 Taps
 ----
-Zero-cost proxies such as NASWOT look at every ReLU of a network. Instead of
-hooks, jaxnas networks thread an explicit accumulator through the forward pass:
-each ReLU call site calls ``tap.update(acc, x, count, mask)`` with the ReLU's
-*input* ``x`` and the number of ReLU calls that see exactly this input
-(``count`` may be a traced integer, e.g. the number of conv edges leaving a
-cell node). ``mask`` (optional, possibly traced) is a 0/1 vector over the last
-(channel) axis of ``x``: networks that compute a layer at a padded width
-(NB101, where a cell's channel counts are data) pass it so that only the real
-channels count as ReLU units. A tap is a static, hashable object owned by the
-proxy; the network never knows which proxy listens. ``NO_TAP`` ignores
-everything.
+Zero-cost proxies look inside the network. Instead of hooks, a network
+threads an accumulator ``acc`` through its forward pass and calls its tap at
+fixed *sites*:
+
+* ``relu(acc, x, count, mask)``: ``x`` is the input of ``count`` ReLU calls
+  (``count`` may be traced, e.g. the conv edges leaving a cell node; 0 means
+  none); ``mask`` (0/1 over the channel axis, may be traced) marks the real
+  channels of a padded tensor;
+* ``feature(acc, x, kind)``: a layer's output, ``kind`` one of
+  :data:`FEATURE_KINDS`;
+* ``bn(acc, mean, var, count)``: the per-channel batch statistics of a
+  BatchNorm's input (biased variance over ``count`` values).
+
+Sites sit inside ``lax.switch`` branches (an edge's op), ``lax.cond`` and
+``nn.scan`` over cells, so an accumulator must keep its structure (shapes,
+dtypes) through every call: running sums, or a fixed-capacity record
+(:class:`Record`). A tap declares the hooks it listens to in ``hooks``; the
+others are no-ops, so a NASWOT program contains no feature or BN work.
+:class:`Taps` combines several taps (one accumulator each), so proxies that
+share a forward pass share it; what a tap sees carries no gradient.
+
+Gates
+-----
+Fisher needs, for every conv / dense output ``a``, the per-example,
+per-channel sum over positions of ``a * dL/da``. A network multiplies each
+such output by ``1 + g`` with ``g`` a zero ``[batch, channels]`` variable of
+the ``gates`` collection (:func:`gate`), present only when the caller asks
+for that collection; ``dL/dg`` is then exactly that sum. A gate has the name
+and module of its kernel, so the kernel's fan-in is at hand.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+import functools
+from typing import Any, Callable, Iterable, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
+PyTree = Any
 
 # --------------------------------------------------------------------------
 # Initialisers.
@@ -36,26 +66,57 @@ Array = jax.Array
 #   kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
 #   variance 1 / (3 fan_in);
 # * 'he_normal': He (Kaiming) normal, fan-out mode, ReLU gain (NASWOT's NB101
-#   port, TE-NAS); 'he_normal_fan_in' the fan-in variant.
+#   port, TE-NAS); 'he_normal_fan_in' the fan-in variant (AZ-NAS);
+# * 'gaussian': N(0, 1) whatever the fan (Zen-NAS, SWAP).
+# Distributions are untruncated. Dense biases: PyTorch's uniform for 'torch',
+# zeros otherwise.
 _INIT_RULES = {
     'torch': (1.0 / 3.0, 'fan_in', 'uniform'),
     'he_normal': (2.0, 'fan_out', 'normal'),
     'he_normal_fan_in': (2.0, 'fan_in', 'normal'),
+    'gaussian': (1.0, 'none', 'normal'),
 }
-INITS = {name: nn.initializers.variance_scaling(*rule)
-         for name, rule in _INIT_RULES.items()}
-torch_default_init = INITS['torch']
-he_normal_fan_out = INITS['he_normal']
-he_normal_fan_in = INITS['he_normal_fan_in']
+INIT_NAMES = tuple(_INIT_RULES)
+
+
+def _rule(name: str) -> tuple[float, str, str]:
+  try:
+    return _INIT_RULES[name]
+  except KeyError:
+    raise ValueError(f'unknown weight init {name!r}; choose one of '
+                     f'{", ".join(_INIT_RULES)}') from None
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+  field = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+  return field * shape[-2], field * shape[-1]
+
+
+def _draw(key, shape, variance, distribution):
+  if distribution == 'uniform':
+    w = jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0)
+    return w * jnp.sqrt(3.0 * variance)
+  return jax.random.normal(key, shape, jnp.float32) * jnp.sqrt(variance)
 
 
 def get_init(name: str) -> Callable:
-  """Weight initialiser by name: 'torch' (default), 'he_normal', ..."""
-  try:
-    return INITS[name]
-  except KeyError:
-    raise ValueError(f'unknown init {name!r}; choose one of '
-                     f'{", ".join(INITS)}') from None
+  """Kernel initialiser ``init(key, shape, live=1)`` by name.
+
+  ``live`` (0/1, may be traced) multiplies the draw: a weight that exists in
+  the padded program but not in the real network (an op not chosen) is 0.
+  The dtype is always float32.
+  """
+  scale, mode, distribution = _rule(name)
+
+  def init(key, shape, live=1.0, dtype=jnp.float32):
+    del dtype  # always float32, whatever jax_enable_x64 says
+    fan_in, fan_out = _fans(shape)
+    fan = {'fan_in': fan_in, 'fan_out': fan_out, 'none': 1}[mode]
+    # As jax.nn.initializers.variance_scaling computes it (bit for bit).
+    variance = jnp.array(scale / fan, dtype=jnp.float32)
+    return _draw(key, shape, variance, distribution) * live
+
+  return init
 
 
 def masked_kernel_init(name: str) -> Callable:
@@ -69,28 +130,32 @@ def masked_kernel_init(name: str) -> Callable:
   distribution of the same initialiser at the real shape; every other entry
   is zero.
   """
-  try:
-    scale, mode, distribution = _INIT_RULES[name]
-  except KeyError:
-    raise ValueError(f'unknown init {name!r}; choose one of '
-                     f'{", ".join(_INIT_RULES)}') from None
+  scale, mode, distribution = _rule(name)
 
   def init(key, shape, in_mask, out_mask, dtype=jnp.float32):
-    field = 1
-    for d in shape[:-2]:
-      field *= d
-    in_mask = jnp.asarray(in_mask, dtype)
-    out_mask = jnp.asarray(out_mask, dtype)
-    real = jnp.sum(in_mask if mode == 'fan_in' else out_mask)
-    variance = scale / jnp.maximum(field * real, 1.0)  # 0 for dead slots
-    if distribution == 'uniform':
-      w = jax.random.uniform(key, shape, dtype, -1.0, 1.0)
-      w = w * jnp.sqrt(3.0 * variance)
+    del dtype
+    field = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    in_mask = jnp.asarray(in_mask, jnp.float32)
+    out_mask = jnp.asarray(out_mask, jnp.float32)
+    if mode == 'none':
+      variance = scale
     else:
-      w = jax.random.normal(key, shape, dtype) * jnp.sqrt(variance)
+      real = jnp.sum(in_mask if mode == 'fan_in' else out_mask)
+      variance = scale / jnp.maximum(field * real, 1.0)  # 0 for dead slots
+    w = _draw(key, shape, variance, distribution)
     return w * in_mask[:, None] * out_mask
 
   return init
+
+
+def ones(key, shape, dtype=jnp.float32):
+  del key, dtype
+  return jnp.ones(shape, jnp.float32)
+
+
+def zeros(key, shape, dtype=jnp.float32):
+  del key, dtype
+  return jnp.zeros(shape, jnp.float32)
 
 
 def torch_bias_init(fan_in: int) -> Callable:
@@ -98,7 +163,8 @@ def torch_bias_init(fan_in: int) -> Callable:
   bound = 1.0 / float(fan_in)**0.5
 
   def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
+    del dtype
+    return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
 
   return init
 
@@ -106,62 +172,253 @@ def torch_bias_init(fan_in: int) -> Callable:
 # --------------------------------------------------------------------------
 # Taps.
 
+FEATURE_KINDS = ('stem', 'op', 'cell', 'block', 'pre_pool')
+
 
 @dataclasses.dataclass(frozen=True)
 class Tap:
-  """Base tap: an accumulator over ReLU inputs. Subclasses override both."""
+  """Base tap: listens to nothing. Subclasses set ``hooks`` and override the
+  matching methods (see the module docstring)."""
+  hooks = frozenset()
 
   def init(self, batch_size: int) -> Any:
     del batch_size
     return ()
 
-  def update(self, acc: Any, x: Array, count: Any = 1,
-             mask: Array | None = None) -> Any:
+  def relu(self, acc: Any, x: Array, count: Any = 1,
+           mask: Array | None = None) -> Any:
     del x, count, mask
+    return acc
+
+  def feature(self, acc: Any, x: Array, kind: str) -> Any:
+    del x, kind
+    return acc
+
+  def bn(self, acc: Any, mean: Array, var: Array, count: int) -> Any:
+    del mean, var, count
     return acc
 
 
 NO_TAP = Tap()
 
 
+@dataclasses.dataclass(frozen=True)
+class Taps(Tap):
+  """Several taps on one forward pass; the accumulator is a tuple, one entry
+  per tap, in order."""
+  taps: tuple[Tap, ...] = ()
+
+  @property
+  def hooks(self) -> frozenset:  # type: ignore[override]
+    return frozenset().union(*(t.hooks for t in self.taps))
+
+  def init(self, batch_size: int) -> tuple:
+    return tuple(t.init(batch_size) for t in self.taps)
+
+  def _each(self, acc, method: str, *args) -> tuple:
+    if not any(method in t.hooks for t in self.taps):
+      return acc
+    # Taps observe: no gradient flows through what they see.
+    args = tuple(jax.lax.stop_gradient(a) if isinstance(a, jax.Array) else a
+                 for a in args)
+    return tuple(getattr(t, method)(a, *args) if method in t.hooks else a
+                 for t, a in zip(self.taps, acc))
+
+  def relu(self, acc, x, count=1, mask=None):
+    return self._each(acc, 'relu', x, count, mask)
+
+  def feature(self, acc, x, kind):
+    return self._each(acc, 'feature', x, kind)
+
+  def bn(self, acc, mean, var, count):
+    return self._each(acc, 'bn', mean, var, count)
+
+
+class Record(NamedTuple):
+  """A fixed-capacity record of per-site values, for taps that keep one
+  value per site (a list would change structure inside scans and switches).
+
+  ``values[i]`` is the i-th reported value; ``count`` the number of reports
+  (may exceed the capacity: :meth:`check` says so on the host).
+  """
+  values: Array  # [capacity, *shape]
+  count: Array  # int32 scalar
+
+  @classmethod
+  def empty(cls, capacity: int, shape: tuple[int, ...] = (),
+            dtype=jnp.float32) -> 'Record':
+    return cls(jnp.zeros((capacity,) + shape, dtype), jnp.zeros((), jnp.int32))
+
+  def put(self, value: Array) -> 'Record':
+    value = jnp.asarray(value, self.values.dtype).reshape(self.values.shape[1:])
+    values = jax.lax.dynamic_update_index_in_dim(self.values, value,
+                                                 self.count, 0)
+    return Record(values, self.count + 1)
+
+  def valid(self) -> Array:
+    """0/1 ``[capacity]``: which rows hold a report."""
+    return (jnp.arange(self.values.shape[0]) < self.count).astype(jnp.float32)
+
+
+def check_record(count: int, capacity: int, what: str) -> None:
+  """Host side: raises if a :class:`Record` overflowed."""
+  if int(count) > capacity:
+    raise ValueError(f'{what}: {int(count)} sites reported but the record '
+                     f'holds {capacity}; raise its capacity')
+
+
 def relu(x: Array, acc: Any, tap: Tap, count: Any = 1,
          mask: Array | None = None) -> tuple[Array, Any]:
   """A ReLU that reports its input to ``tap``; returns (relu(x), acc)."""
-  return jax.nn.relu(x), tap.update(acc, x, count, mask)
+  return jax.nn.relu(x), tap.relu(acc, x, count, mask)
+
+
+# --------------------------------------------------------------------------
+# Options.
+
+
+@dataclasses.dataclass(frozen=True)
+class NetOptions:
+  """What a space network is built with besides its size.
+
+  Attributes:
+    weight_init: initialiser name (see :data:`INIT_NAMES`).
+    bn: False makes every BatchNorm the identity (synflow).
+    tap: the proxies' tap.
+    unroll: unroll scans over cells. XLA:CPU runs backward passes inside a
+      ``while`` loop ~2x slower (measured: NB201, batch 64, one gradient
+      1.18 s unrolled vs 2.14 s), at ~2.5x the compile time; worth it for
+      programs that differentiate, not for forward-only ones.
+  """
+  weight_init: str = 'torch'
+  bn: bool = True
+  tap: Tap = NO_TAP
+  unroll: bool = False
+
+  def __post_init__(self):
+    _rule(self.weight_init)
+
+  def listens(self, hook: str) -> bool:
+    return hook in self.tap.hooks
 
 
 # --------------------------------------------------------------------------
 # Layers.
 
 
-def batch_norm(x: Array, scale: Array, bias: Array,
-               eps: float = 1e-5) -> Array:
-  """Train-mode BatchNorm over (N, H, W) with the batch's statistics.
+def moments(x: Array) -> tuple[Array, Array]:
+  """Per-channel mean and biased variance over (N, H, W).
 
-  Both moments come from one matrix-vector product of a row of 1/M with
-  ``[x, x^2]`` (``[M, 2C]``, M = N*H*W): on XLA:CPU this ran 2-3x faster than
-  two column reductions. Running averages are not tracked: scoring never
-  evaluates in eval mode.
+  Both come from one matrix-vector product of a row of 1/M with ``[x, x^2]``
+  (``[M, 2C]``, M = N*H*W): on XLA:CPU this ran 2-3x faster than two column
+  reductions.
   """
   c = x.shape[-1]
   flat = x.reshape(-1, c)
   weights = jnp.full((1, flat.shape[0]), 1.0 / flat.shape[0], x.dtype)
-  moments = jnp.dot(weights, jnp.concatenate([flat, jnp.square(flat)], 1),
-                    precision=jax.lax.Precision.HIGHEST)[0]
-  mean, mean_sq = moments[:c], moments[c:]
-  var = jnp.maximum(mean_sq - jnp.square(mean), 0.0)
+  both = jnp.dot(weights, jnp.concatenate([flat, jnp.square(flat)], 1),
+                 precision=jax.lax.Precision.HIGHEST)[0]
+  mean, mean_sq = both[:c], both[c:]
+  return mean, jnp.maximum(mean_sq - jnp.square(mean), 0.0)
+
+
+def batch_norm(x: Array, scale: Array, bias: Array, opts: NetOptions,
+               acc: Any, eps: float = 1e-5) -> tuple[Array, Any]:
+  """Train-mode BatchNorm with the batch's statistics; reports them to the
+  tap. With ``opts.bn`` False it is the identity (and reports nothing).
+
+  Running averages are not kept: scoring never evaluates in eval mode.
+  """
+  if not opts.bn:
+    return x, acc
+  mean, var = moments(x)
+  if opts.listens('bn'):
+    acc = opts.tap.bn(acc, mean, var, x.size // x.shape[-1])
   inv = jax.lax.rsqrt(var + eps) * scale
-  return x * inv + (bias - mean * inv)
+  return x * inv + (bias - mean * inv), acc
+
+
+_DIMS = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _lax_conv(x: Array, kernel: Array, stride: int, padding) -> Array:
+  if isinstance(padding, int):
+    padding = ((padding, padding), (padding, padding))
+  return jax.lax.conv_general_dilated(x, kernel, (stride, stride), padding,
+                                      dimension_numbers=_DIMS)
+
+
+@jax.custom_vjp
+def _same_conv(x: Array, kernel: Array) -> Array:
+  """Stride-1 convolution with an odd kernel, padded to keep the size."""
+  return _lax_conv(x, kernel, 1, kernel.shape[0] // 2)
+
+
+def _flip(kernel: Array) -> Array:
+  """The kernel of the transposed convolution: rotated 180, I and O
+  swapped (for a stride-1 size-keeping convolution)."""
+  return kernel[::-1, ::-1].transpose(0, 1, 3, 2)
+
+
+def _same_conv_fwd(x, kernel):
+  return _same_conv(x, kernel), (x, kernel)
+
+
+def _same_conv_bwd(res, g):
+  """Both gradients as ordinary NHWC / HWIO convolutions.
+
+  XLA:CPU runs the convolutions JAX's own transpose rules emit (batch and
+  feature dimensions swapped) 40-100x slower inside ``lax.switch`` and
+  ``lax.scan`` bodies than outside (measured: one 3x3 conv's weight
+  gradient, batch 64 at 32x32x16, 1.2 s in a switch vs 0.03 s); with the
+  operands transposed explicitly the same products run at full speed
+  everywhere, and the results are bit-identical. Every derivative of these
+  is again one of the two functions, so Hessian products stay fast too.
+  """
+  x, kernel = res
+  return _same_conv(g, _flip(kernel)), _filter_grad(x, g, kernel.shape[0])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _filter_grad(x: Array, g: Array, k: int) -> Array:
+  """dW[i, j, c, o] = sum_{b,h,w} xp[b, h+i, w+j, c] g[b, h, w, o] (xp: x
+  padded by k // 2): a valid convolution of ``[C, H', W', B]`` by
+  ``[H, W, B, O]``, i.e. standard layouts."""
+  p = k // 2
+  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  return jax.lax.conv_general_dilated(
+      xp.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), (1, 1), 'VALID',
+      dimension_numbers=_DIMS).transpose(1, 2, 0, 3)
+
+
+def _filter_grad_fwd(x, g, k):
+  return _filter_grad(x, g, k), (x, g)
+
+
+def _filter_grad_bwd(k, res, w_bar):
+  del k
+  x, g = res
+  return _same_conv(g, _flip(w_bar)), _same_conv(x, w_bar)
+
+
+_same_conv.defvjp(_same_conv_fwd, _same_conv_bwd)
+_filter_grad.defvjp(_filter_grad_fwd, _filter_grad_bwd)
 
 
 def conv(x: Array, kernel: Array, stride: int = 1,
          padding: int | str = 'SAME') -> Array:
-  """2-D convolution, NHWC input, HWIO kernel, no bias."""
-  if isinstance(padding, int):
-    padding = ((padding, padding), (padding, padding))
-  return jax.lax.conv_general_dilated(
-      x, kernel, (stride, stride), padding,
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  """2-D convolution, NHWC input, HWIO kernel, no bias.
+
+  A stride-1 convolution with an odd kernel and the size-keeping padding
+  has a custom backward pass (see :func:`_same_conv_bwd`); reverse-mode
+  differentiation of it works to any order, forward mode does not (use
+  reverse-over-reverse for Hessian products).
+  """
+  k = kernel.shape[0]
+  if (stride == 1 and k % 2 == 1 and kernel.shape[1] == k and
+      padding in (k // 2, 'SAME')):
+    return _same_conv(x, kernel)
+  return _lax_conv(x, kernel, stride, padding)
 
 
 def avg_pool_3x3(x: Array) -> Array:
@@ -169,23 +426,134 @@ def avg_pool_3x3(x: Array) -> Array:
   window, strides, pad = (1, 3, 3, 1), (1, 1, 1, 1), ((0, 0), (1, 1), (1, 1),
                                                       (0, 0))
   total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, strides, pad)
-  ones = jnp.ones((1,) + x.shape[1:3] + (1,), x.dtype)
-  counts = jax.lax.reduce_window(ones, 0.0, jax.lax.add, window, strides, pad)
+  counts = jax.lax.reduce_window(jnp.ones((1,) + x.shape[1:3] + (1,),
+                                          x.dtype),
+                                 0.0, jax.lax.add, window, strides, pad)
   return total / counts
 
 
+GATES = 'gates'
+
+
+def gate(module: nn.Module, name: str, batch: int, channels: int
+         ) -> Array | None:
+  """The zero ``[batch, channels]`` gate of kernel ``name`` of ``module``, or
+  None when the caller did not ask for gates. Create it outside any
+  ``lax.switch`` / ``lax.cond`` branch and apply it with :func:`apply_gate`
+  inside."""
+  if module.is_mutable_collection(GATES) and not module.is_initializing():
+    # Made by ``apply(..., mutable=['gates'])`` at the batch's size, never
+    # by ``init`` (whose input is any size).
+    return module.variable(GATES, name, jnp.zeros, (batch, channels),
+                           jnp.float32).value
+  if module.has_variable(GATES, name):
+    return module.get_variable(GATES, name)
+  return None
+
+
+def apply_gate(y: Array, g: Array | None) -> Array:
+  """``y * (1 + g)`` broadcast over positions (identity when g is None)."""
+  if g is None:
+    return y
+  return y * (1.0 + g.reshape(g.shape[:1] + (1,) * (y.ndim - 2) +
+                              g.shape[1:]))
+
+
 class ConvBN(nn.Module):
-  """Conv (no bias) -> train-mode BN. Parameters: kernel, bn scale and bias."""
+  """Conv (no bias) -> BN. Parameters: kernel, scale, bias (BN affine).
+
+  ``__call__(x, acc) -> (y, acc)``.
+  """
   features: int
   kernel_size: int
   stride: int = 1
+  opts: NetOptions = NetOptions()
+
+  @nn.compact
+  def __call__(self, x: Array, acc: Any) -> tuple[Array, Any]:
+    k = self.kernel_size
+    kernel = self.param('kernel', get_init(self.opts.weight_init),
+                        (k, k, x.shape[-1], self.features))
+    scale = self.param('scale', ones, (self.features,))
+    bias = self.param('bias', zeros, (self.features,))
+    y = conv(x, kernel, self.stride, k // 2)
+    y = apply_gate(y, gate(self, 'kernel', x.shape[0], self.features))
+    return batch_norm(y, scale, bias, self.opts, acc)
+
+
+class Dense(nn.Module):
+  """Linear layer (kernel IO, bias) with its gate; the classifier."""
+  features: int
   weight_init: str = 'torch'
+  kernel_init: Callable | None = None  # overrides weight_init's
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    k = self.kernel_size
-    kernel = self.param('kernel', get_init(self.weight_init),
-                        (k, k, x.shape[-1], self.features))
-    scale = self.param('scale', nn.initializers.ones, (self.features,))
-    bias = self.param('bias', nn.initializers.zeros, (self.features,))
-    return batch_norm(conv(x, kernel, self.stride, k // 2), scale, bias)
+    fan_in = x.shape[-1]
+    kernel = self.param('kernel', self.kernel_init or
+                        get_init(self.weight_init), (fan_in, self.features))
+    bias_init = (torch_bias_init(fan_in) if self.weight_init == 'torch' and
+                 self.kernel_init is None else zeros)
+    bias = self.param('bias', bias_init, (self.features,))
+    y = jnp.dot(x, kernel) + bias
+    return apply_gate(y, gate(self, 'kernel', x.shape[0], self.features))
+
+
+# --------------------------------------------------------------------------
+# Weight layers (what NASLib's per-layer measures sum over).
+
+
+def _names(path) -> tuple[str, ...]:
+  return tuple(str(getattr(k, 'key', k)) for k in path)
+
+
+def _paths(tree: PyTree) -> list[tuple[tuple[str, ...], Array]]:
+  return [(_names(path), leaf)
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def is_kernel(path: tuple[str, ...]) -> bool:
+  return path[-1].endswith('kernel')
+
+
+def weight_layers(params: PyTree) -> list[tuple[tuple[str, ...], Array]]:
+  """Every conv / dense weight as its own layer: ``(path, kernel)``.
+
+  A kernel is a leaf whose name ends in ``kernel``: HWIO (4-D) for a conv,
+  IO (2-D) for a dense layer. A scan over the cells of a stage stacks its
+  kernels on a leading axis (5-D / 3-D leaves); those are split into one
+  layer per cell.
+  """
+  out = []
+  for path, leaf in _paths(params):
+    if not is_kernel(path):
+      continue
+    if leaf.ndim in (2, 4):
+      out.append((path, leaf))
+    elif leaf.ndim in (3, 5):
+      out.extend(((path + (str(i),), leaf[i]) for i in range(leaf.shape[0])))
+    else:
+      raise ValueError(f'kernel {"/".join(path)} has rank {leaf.ndim}; '
+                       'expected HWIO or IO, possibly stacked')
+  return out
+
+
+def layer_sum(fn: Callable[..., Array], *trees: PyTree) -> Array:
+  """Sum over weight layers of ``fn(layer, *matching layers of the other
+  trees)`` (e.g. the kernels of params and of their gradients)."""
+  layers = [weight_layers(t) for t in trees]
+  total = jnp.zeros((), jnp.float32)
+  for parts in zip(*layers):
+    total = total + fn(*(leaf for _, leaf in parts))
+  return total
+
+
+def only_kernels(tree: PyTree) -> PyTree:
+  """``tree`` with every leaf that is not a kernel replaced by zeros."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, x: x if is_kernel(_names(path)) else jnp.zeros_like(x),
+      tree)
+
+
+def tree_paths(tree: PyTree) -> Iterable[tuple[tuple[str, ...], Array]]:
+  return _paths(tree)

@@ -19,6 +19,8 @@ import sqlite3
 import time
 from typing import Any, Iterable
 
+from jaxnas.errors import JaxnasError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
   space TEXT NOT NULL,
@@ -33,20 +35,66 @@ CREATE TABLE IF NOT EXISTS results (
   PRIMARY KEY (space, arch, proxy, seed, data, inits, config)
 )
 """
+_COLUMNS = ['space', 'arch', 'proxy', 'seed', 'data', 'inits', 'config',
+            'record', 'created']
+
+
+class StoreError(JaxnasError):
+  """The results store cannot be used (unreadable, damaged, foreign)."""
+
+
+def open_or_rebuild(path: str, log) -> tuple['Store', bool]:
+  """The store at ``path``; a damaged one is moved aside (kept, renamed
+  ``PATH.damaged-<time>``) and replaced by an empty store, which the caller
+  refills from its JSON-lines log. Returns ``(store, rebuilt)``.
+
+  Raises:
+    StoreError: when the path cannot be used at all (e.g. an unwritable
+      directory).
+  """
+  try:
+    return Store(path), False
+  except StoreError as e:
+    if not os.path.isfile(path):
+      raise
+    aside = f'{path}.damaged-{int(time.time())}'
+    os.replace(path, aside)
+    for suffix in ('-wal', '-shm'):
+      if os.path.exists(path + suffix):
+        os.replace(path + suffix, aside + suffix)
+    log(f'WARNING: {e}; moved it to {aside} and rebuilding the store from '
+        'the results already in scores.jsonl')
+    return Store(path), True
 
 
 class Store:
-  """A table of proxy results; one row per (space, arch, proxy, ...)."""
+  """A table of proxy results; one row per (space, arch, proxy, ...).
+
+  Raises:
+    StoreError: one line naming the file, when it cannot be opened or is
+      not a jaxnas store (e.g. a damaged header).
+  """
 
   def __init__(self, path: str):
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    try:
+      os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+      raise StoreError(f'results store {path}: cannot create its directory '
+                       f'({e.strerror})') from None
     self.path = path
-    self._db = sqlite3.connect(path)
-    self._db.execute('PRAGMA journal_mode=WAL')
-    self._db.execute('PRAGMA synchronous=NORMAL')
-    self._db.execute(_SCHEMA)
-    self._db.commit()
+    try:
+      self._db = sqlite3.connect(path)
+      self._db.execute('PRAGMA journal_mode=WAL')
+      self._db.execute('PRAGMA synchronous=NORMAL')
+      self._db.execute(_SCHEMA)
+      self._db.commit()
+      columns = [r[1] for r in self._db.execute('PRAGMA table_info(results)')]
+    except sqlite3.Error as e:
+      raise StoreError(f'results store {path}: {e}') from None
+    if columns != _COLUMNS:
+      raise StoreError(f'results store {path}: not a jaxnas store (table '
+                       f'"results" has columns {columns})')
 
   def close(self) -> None:
     self._db.close()
@@ -77,8 +125,6 @@ class Store:
          json.dumps(record, allow_nan=False), time.time()))
     self._db.commit()
 
-  def count(self) -> int:
-    return self._db.execute('SELECT COUNT(*) FROM results').fetchone()[0]
 
 
 class JsonlLog:

@@ -23,9 +23,12 @@ def conv(x, k, stride=1):
   return out[:, ::stride, ::stride]
 
 
-def bn(x, scale, bias):
+def bn(x, scale, bias, hook=None):
+  """Train-mode BN; ``hook(mean, biased var, count)`` sees its statistics."""
   mean = x.mean(axis=(0, 1, 2))
   var = x.var(axis=(0, 1, 2))
+  if hook is not None:
+    hook(mean, var, x.size // x.shape[-1])
   return (x - mean) / np.sqrt(var + 1e-5) * scale + bias
 
 
@@ -39,29 +42,44 @@ def avg_pool_3x3(x):
   return total / count
 
 
-def forward(params, images, ops, cells_per_stage):
-  """Returns (logits, list of every ReLU call's input)."""
+def forward(params, images, ops, cells_per_stage, bn_on=True,
+            conv_hook=None, bn_hook=None, features=None):
+  """Returns (logits, list of every ReLU call's input).
+
+  Options (for the zero-cost proxies' tests): ``bn_on=False`` removes every
+  BN; ``conv_hook(name, y)`` may replace each conv / dense output ``y``
+  (named ``stem``, ``reduce1/conv_a``, ``reduce1/shortcut``,
+  ``stage0/cell0/edge3``, ``classifier``...); ``bn_hook`` sees every BN's
+  statistics; ``features`` (a dict) receives ``pre_pool``.
+  """
   p = {k: v for k, v in params.items()}
   relu_inputs = []
+  hook = conv_hook or (lambda name, y: y)
 
   def relu(x):
     relu_inputs.append(x)
     return np.maximum(x, 0.0)
 
+  def norm(x, scale, bias):
+    return bn(x, scale, bias, bn_hook) if bn_on else x
+
   x = np.asarray(images, np.float64)
-  x = bn(conv(x, p['stem']['kernel']), p['stem']['scale'], p['stem']['bias'])
+  x = norm(hook('stem', conv(x, p['stem']['kernel'])), p['stem']['scale'],
+           p['stem']['bias'])
   for stage in range(3):
     if stage:
       r = p[f'reduce{stage}']
       h = relu(x)
-      h = bn(conv(h, r['conv_a']['kernel'], 2), r['conv_a']['scale'],
-             r['conv_a']['bias'])
+      h = norm(hook(f'reduce{stage}/conv_a', conv(h, r['conv_a']['kernel'],
+                                                  2)),
+               r['conv_a']['scale'], r['conv_a']['bias'])
       h = relu(h)
-      h = bn(conv(h, r['conv_b']['kernel']), r['conv_b']['scale'],
-             r['conv_b']['bias'])
+      h = norm(hook(f'reduce{stage}/conv_b', conv(h, r['conv_b']['kernel'])),
+               r['conv_b']['scale'], r['conv_b']['bias'])
       n, hh, ww, c = x.shape
       pooled = x.reshape(n, hh // 2, 2, ww // 2, 2, c).mean(axis=(2, 4))
-      x = h + conv(pooled, r['shortcut'])
+      x = h + hook(f'reduce{stage}/shortcut',
+                   conv(pooled, r['shortcut_kernel']))
     cp = p[f'stage{stage}']
     for cell in range(cells_per_stage):
       nodes = [x]
@@ -71,21 +89,27 @@ def forward(params, images, ops, cells_per_stage):
           e = spec.EDGES.index((i, j))
           op = ops[e]
           q = lambda name, e=e: np.asarray(cp[f'edge{e}_{name}'][cell])
+          site = f'stage{stage}/cell{cell}/edge{e}'
           if op == spec.SKIP:
             total = total + nodes[i]
           elif op == spec.POOL:
             total = total + avg_pool_3x3(nodes[i])
           elif op == spec.CONV1:
-            total = total + bn(conv(relu(nodes[i]), q('conv1x1')),
-                               q('bn1x1_scale'), q('bn1x1_bias'))
+            total = total + norm(hook(site, conv(relu(nodes[i]),
+                                                 q('conv1x1_kernel'))),
+                                 q('bn1x1_scale'), q('bn1x1_bias'))
           elif op == spec.CONV3:
-            total = total + bn(conv(relu(nodes[i]), q('conv3x3')),
-                               q('bn3x3_scale'), q('bn3x3_bias'))
+            total = total + norm(hook(site, conv(relu(nodes[i]),
+                                                 q('conv3x3_kernel'))),
+                                 q('bn3x3_scale'), q('bn3x3_bias'))
         nodes.append(total)
       x = nodes[3]
-  x = relu(bn(x, p['lastact_scale'], p['lastact_bias']))
+  x = relu(norm(x, p['lastact_scale'], p['lastact_bias']))
+  if features is not None:
+    features['pre_pool'] = x
   feat = x.mean(axis=(1, 2))
-  logits = feat @ p['classifier']['kernel'] + p['classifier']['bias']
+  logits = hook('classifier', feat @ p['classifier']['kernel'] +
+                p['classifier']['bias'])
   return logits, relu_inputs
 
 

@@ -1,71 +1,146 @@
 """Zero-cost proxies: a registry of scores computed on untrained networks.
 
-A :class:`Proxy` is split where the device work ends:
-
-* ``tap``: the accumulator the network feeds from its ReLUs (may be
-  :data:`jaxnas.nn.NO_TAP`);
-* ``device(logits, acc)``: inside the jitted call, picks what leaves the device
-  (e.g. the NASWOT kernel);
-* ``host(out)``: on the host, in float64, turns it into ``(score, note)``
-  where ``score`` is None (never 0) when the value is not defined and
-  ``note`` says why.
-
-Proxies that need networks and inputs of their own (TE-NAS's ``ntk_cond``
-and ``linear_regions`` on the NB201 supernet) carry a ``scorer`` factory
-with :class:`jaxnas.engine.Scorer`'s signature, used instead of the engine
-(see :mod:`jaxnas.proxies.supernet_scorer`).
+Every proxy is a :class:`jaxnas.proxies.base.Proxy` made by a factory whose
+keyword arguments are its options (with the references' defaults); the
+registry below maps a name to its factory. A new proxy is one module with a
+``make(**options) -> Proxy`` and one line here; the engine, the command line
+(``--proxies=NAME``, ``--proxy_options=NAME.OPTION=VALUE``) and every search
+pick it up. A proxy written outside jaxnas is named ``module:function``
+(e.g. ``--proxies=naswot,my_proxy:make``) and needs no registry line.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable
+import importlib
+import inspect
+from typing import Any, Callable, Sequence
 
-from jaxnas import nn as jnn
+from jaxnas.errors import JaxnasError
+from jaxnas.proxies import cost
+from jaxnas.proxies import epe_nas
+from jaxnas.proxies import fisher
+from jaxnas.proxies import grad_norm
+from jaxnas.proxies import grasp
+from jaxnas.proxies import jacov
+from jaxnas.proxies import l2_norm
 from jaxnas.proxies import linear_regions
 from jaxnas.proxies import naswot
 from jaxnas.proxies import ntk
+from jaxnas.proxies import plain
+from jaxnas.proxies import snip
+from jaxnas.proxies import synflow
+from jaxnas.proxies import zen
+from jaxnas.proxies.base import Needs, Proxy
 
-
-@dataclasses.dataclass(frozen=True)
-class Proxy:
-  name: str
-  tap: jnn.Tap
-  device: Callable[[Any, Any], Any]
-  host: Callable[[Any], tuple[float | None, str | None]]
-  higher_is_better: bool = True
-  scorer: Callable[..., Any] | None = None  # replaces engine.Scorer
-
-
-def _supernet_scorer(*args, **kwargs):
-  from jaxnas.proxies import supernet_scorer  # pylint: disable=g-import-not-at-top
-  return supernet_scorer.ProxyScorer(*args, **kwargs)
-
-
-def _own_network(name: str) -> Callable[[Any, Any], Any]:
-  def device(logits, acc):
-    del logits, acc
-    raise TypeError(f'proxy {name} runs on its own network: score it with '
-                    'proxy.scorer, not engine.Scorer')
-  return device
-
-
-PROXIES = {
-    'naswot': Proxy('naswot', naswot.TAP, lambda logits, acc: acc,
-                    naswot.naswot_from_kernel),
-    'ntk_cond': Proxy('ntk_cond', jnn.NO_TAP, _own_network('ntk_cond'),
-                      ntk.condition_number, higher_is_better=False,
-                      scorer=_supernet_scorer),
-    'linear_regions': Proxy('linear_regions', linear_regions.TAP,
-                            _own_network('linear_regions'),
-                            linear_regions.count_regions,
-                            scorer=_supernet_scorer),
+REGISTRY: dict[str, Callable[..., Proxy]] = {
+    'naswot': naswot.make,
+    'ntk_cond': ntk.make,
+    'linear_regions': linear_regions.make,
+    # NASLib's zero-cost suite ('nwot' is naswot).
+    'params': cost.make_params,
+    'flops': cost.make_flops,
+    'l2_norm': l2_norm.make,
+    'synflow': synflow.make,
+    'snip': snip.make,
+    'grad_norm': grad_norm.make,
+    'plain': plain.make,
+    'grasp': grasp.make,
+    'fisher': fisher.make,
+    'jacov': jacov.make,
+    'epe_nas': epe_nas.make,
+    'zen': zen.make,
 }
+NASLIB_SUITE = ('params', 'flops', 'l2_norm', 'synflow', 'snip', 'grad_norm',
+                'plain', 'grasp', 'fisher', 'jacov', 'epe_nas', 'naswot',
+                'zen')
+
+__all__ = ['Needs', 'Proxy', 'REGISTRY', 'get_proxy', 'get_proxies',
+           'parse_options']
 
 
-def get_proxy(name: str) -> Proxy:
+def factory(name: str) -> Callable[..., Proxy]:
+  """The factory of a registered proxy, or of ``module:function`` (a proxy
+  written outside jaxnas, importable from the working directory)."""
+  if name in REGISTRY:
+    return REGISTRY[name]
+  module, colon, attr = name.partition(':')
+  if not colon:
+    raise JaxnasError(f'unknown proxy {name!r}; available: '
+                      f'{", ".join(sorted(REGISTRY))}, or MODULE:FUNCTION')
   try:
-    return PROXIES[name]
-  except KeyError:
-    raise ValueError(f'unknown proxy {name!r}; available: '
-                     f'{", ".join(sorted(PROXIES))}') from None
+    made = getattr(importlib.import_module(module), attr)
+  except (ImportError, AttributeError) as e:
+    raise JaxnasError(f'proxy {name!r}: cannot import it ({e})') from None
+  if not callable(made):
+    raise JaxnasError(f'proxy {name!r}: {attr} is not a function')
+  return made
+
+
+def get_proxy(name: str, **options: Any) -> Proxy:
+  """The proxy ``name`` (registered, or ``module:function``) with
+  ``options`` (the factory's keyword arguments)."""
+  factory_fn = factory(name)
+  known = inspect.signature(factory_fn).parameters
+  for option in options:
+    if option not in known:
+      raise JaxnasError(f'proxy {name} has no option {option!r}; its options:'
+                        f' {", ".join(known) or "none"}')
+  try:
+    proxy = factory_fn(**options)
+  except (TypeError, ValueError) as e:
+    raise JaxnasError(f'proxy {name}: {e}') from None
+  if not isinstance(proxy, Proxy):
+    raise JaxnasError(f'proxy {name}: the factory returned a '
+                      f'{type(proxy).__name__}, not a Proxy')
+  return proxy
+
+
+def parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+  """``['ntk_cond.batch_size=72', ...]`` -> ``{'ntk_cond': {'batch_size':
+  72}}``; values are converted to the type of the option's default."""
+  out: dict[str, dict[str, Any]] = {}
+  for item in items:
+    head, sep, text = item.partition('=')
+    name, dot, option = head.rpartition('.')
+    if not sep or not dot or not name or not option:
+      raise JaxnasError(f'--proxy_options item {item!r}: expected '
+                        'PROXY.OPTION=VALUE')
+    params = inspect.signature(factory(name)).parameters
+    if option not in params:
+      raise JaxnasError(f'--proxy_options item {item!r}: proxy {name} has no '
+                        f'option {option!r} (options: '
+                        f'{", ".join(params) or "none"})')
+    default = params[option].default
+    try:
+      if isinstance(default, bool):
+        if text.lower() not in ('true', 'false', '1', '0'):
+          raise ValueError(text)
+        value: Any = text.lower() in ('true', '1')
+      elif default is None or isinstance(default, str):
+        value = text
+      else:
+        value = type(default)(text)
+    except ValueError:
+      raise JaxnasError(f'--proxy_options item {item!r}: {text!r} is not a '
+                        f'{type(default).__name__}') from None
+    out.setdefault(name, {})[option] = value
+  return out
+
+
+def get_proxies(names: Sequence[str],
+                options: dict[str, dict[str, Any]] | None = None
+                ) -> list[Proxy]:
+  """The proxies ``names`` (each once) with their ``options``."""
+  options = options or {}
+  for name in options:
+    if name not in names:
+      raise JaxnasError(f'--proxy_options set options of {name}, which is not '
+                        f'in --proxies ({", ".join(names)})')
+  if len(set(names)) != len(names):
+    raise JaxnasError(f'--proxies lists a proxy twice: {", ".join(names)}')
+  proxies = [get_proxy(n, **options.get(n, {})) for n in names]
+  made = [p.name for p in proxies]
+  if len(set(made)) != len(made):
+    raise JaxnasError(f'--proxies: two proxies are both named '
+                      f'{next(n for n in made if made.count(n) > 1)!r}')
+  return proxies

@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxnas import nn as jnn
 from jaxnas.errors import DataError
+from jaxnas.proxies import base
 
 Array = jax.Array
 
@@ -37,17 +38,21 @@ class RegionTap(jnn.Tap):
   """Collects the activation bits of every ReLU on a 4-D tensor.
 
   The accumulator is a tuple of ``[batch, units]`` bool arrays, one per
-  reporting call. A call with a traced ``count`` (conv ops reading a cell
+  reporting call, so it changes structure with every call: this tap works
+  on networks without control flow around their ReLUs (TE-NAS's supernet),
+  not inside a scan or switch. A call with a traced ``count`` (conv ops reading a cell
   node) contributes all-zero bits when the count is 0: a column constant
   over the inputs does not change which patterns are distinct.
   """
+
+  hooks = frozenset({'relu'})
 
   def init(self, batch_size: int) -> tuple:
     del batch_size
     return ()
 
-  def update(self, acc: tuple, x: Array, count: Any = 1,
-             mask: Array | None = None) -> tuple:
+  def relu(self, acc: tuple, x: Array, count: Any = 1,
+           mask: Array | None = None) -> tuple:
     if x.ndim != 4 or (isinstance(count, int) and count == 0):
       return acc
     bits = x > 0
@@ -98,6 +103,33 @@ def sample_patches(images: np.ndarray, n: int, rng: np.random.Generator,
   cols = (xs[:, None] + offsets)[:, None, :]  # [n, 1, size]
   patches = images[idx[:, None, None], rows, cols, ch[:, None, None]]
   return patches[..., None].astype(np.float32)
+
+
+def make(inputs: int = 3000, batch: int = 1000, size: int = 3
+         ) -> base.Proxy:
+  """linear_regions on TE-NAS's thin supernet: ``inputs`` patches of
+  ``size`` x ``size`` pixels, ``batch`` per forward pass (BN statistics per
+  pass, as the reference's three passes)."""
+  if inputs < 1 or batch < 1 or inputs % batch:
+    raise ValueError(f'linear_regions: inputs={inputs} must be a positive '
+                     f'multiple of batch={batch}')
+
+  def prepare(images, rng):
+    return sample_patches(images, inputs, rng, size)
+
+  def device(ctx):
+    batches = ctx.images.reshape((-1, batch) + ctx.images.shape[1:])
+
+    def one_batch(x):
+      return pack_patterns(ctx.run_tap(x, TAP))
+
+    return jax.lax.map(one_batch, batches).reshape(inputs, -1)
+
+  return base.Proxy(
+      'linear_regions', host=count_regions, device=device, prepare=prepare,
+      needs=base.Needs(form='tenas_regions', inputs='prepared', tap=TAP,
+                       salt=1, init_loop='unroll'),
+      options=(('inputs', inputs), ('batch', batch)))
 
 
 def count_regions(patterns) -> tuple[float, str | None]:

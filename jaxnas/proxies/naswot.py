@@ -30,6 +30,7 @@ import numpy as np
 
 from jaxnas import native as native_lib
 from jaxnas import nn as jnn
+from jaxnas.proxies import base
 
 Array = jax.Array
 _EXACT_F32 = 2**24
@@ -47,11 +48,13 @@ class NaswotTap(jnn.Tap):
   feature_major: bool = True
   native: bool | None = None
 
+  hooks = frozenset({'relu'})
+
   def init(self, batch_size: int) -> Array:
     return jnp.zeros((batch_size, batch_size), jnp.int32)
 
-  def update(self, acc: Array, x: Array, count: Any = 1,
-             mask: Array | None = None) -> Array:
+  def relu(self, acc: Array, x: Array, count: Any = 1,
+           mask: Array | None = None) -> Array:
     def add(a):
       return a + count * code_kernel(x, mask, self.feature_major, self.native)
 
@@ -138,3 +141,11 @@ def naswot_from_kernel(kernel) -> tuple[float | None, str | None]:
 
 
 TAP = NaswotTap()
+
+
+def make() -> base.Proxy:
+  """NASWOT: log|det K| of the ReLU codes of the whole batch (higher is
+  better)."""
+  return base.Proxy('naswot', host=naswot_from_kernel,
+                    device=lambda ctx: ctx.tap(TAP),
+                    needs=base.Needs(tap=TAP))

@@ -50,6 +50,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from jaxnas.proxies import base
+
 Array = jax.Array
 NAN_VALUE = 1e5  # the reference's np.nan_to_num(kappa, nan=1e5)
 
@@ -95,6 +97,26 @@ def empirical_ntk(apply_fn: Callable[..., Array], params: Any, images: Array,
                                   vmap_axes=None,
                                   implementation=impl[implementation])
   return kernel_fn(images, None, weights)
+
+
+def make(batch_size: int = 32,
+         implementation: str = 'jacobian_contraction') -> base.Proxy:
+  """ntk_cond on TE-NAS's C=3 supernet (lower is better) over the first
+  ``batch_size`` images (32, the TE-NAS paper's NTK batch; its code uses
+  72)."""
+
+  def device(ctx):
+    apply = lambda params, x: ctx.apply({'params': params}, x)[0]
+    return empirical_ntk(apply, ctx.params, ctx.images, implementation)
+
+  return base.Proxy(
+      'ntk_cond', host=condition_number, device=device,
+      higher_is_better=False,
+      needs=base.Needs(form='tenas_kappa', batch_size=batch_size, salt=0,
+                       backward=True,
+                       init_loop='unroll'),
+      options=(('batch_size', batch_size),
+               ('implementation', implementation)))
 
 
 def condition_number(theta) -> tuple[float, str | None]:

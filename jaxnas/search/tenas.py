@@ -26,7 +26,7 @@ parameter copy does) and repeat r's data batch.
 
 :func:`search` is independent of JAX: it takes a ``measure`` callable, so the
 loop is tested on synthetic scores. :func:`run_searches` wires it to the
-supernet scorer, the data, the results store (round results are stored as
+engine, the data, the results store (round results are stored as
 they are measured, so a killed search resumes at its last finished round)
 and ``DIR/tenas_rounds.jsonl``.
 """
@@ -235,28 +235,30 @@ def search(measure: Measure, start: np.ndarray | None = None,
 
 
 # --------------------------------------------------------------------------
-# Wiring: supernet scorer, data, store, logs.
+# Wiring: engine, data, store, logs.
 
 
-def scorer_measure(scorer, key, images: Sequence[np.ndarray],
+def engine_measure(engine, key, images: Sequence[np.ndarray],
                    rngs: Sequence[np.random.Generator],
                    progress: Callable[[str], None] | None = None) -> Measure:
-  """A :data:`Measure` on a :class:`~jaxnas.proxies.supernet_scorer.
-  SupernetScorer` with measures (ntk, regions) and ``inits`` = repeats:
-  repeat r uses ``images[r]``, ``rngs[r]`` (patches) and, in round t, the
-  key ``fold_in(fold_in(key, t), r)`` for every mask. ``progress`` gets a
-  line after each mask."""
+  """A :data:`Measure` on a :class:`jaxnas.engine.Engine` with the proxies
+  ntk_cond and linear_regions and ``inits`` = repeats: repeat r uses
+  ``images[r]``, ``rngs[r]`` (patches) and, in round t, the key
+  ``fold_in(fold_in(key, t), r)`` for every mask. ``progress`` gets a line
+  after each mask."""
   import jax  # pylint: disable=g-import-not-at-top
-  data = scorer.prepare(images, rngs)
+  repeats = [engine.prepare_data(x, None, r) for x, r in zip(images, rngs)]
+  per_init = jax.tree.map(lambda *xs: np.stack(xs), *repeats)
 
   def measure(round_index, masks):
     round_key = jax.random.fold_in(key, round_index)
     keys = jax.vmap(lambda r: jax.random.fold_in(round_key, r))(
-        np.arange(scorer.inits))
+        np.arange(engine.inits))
     out, t0 = [], time.perf_counter()
-    for values, notes, _ in scorer.run([keys] * len(masks), masks, data):
-      flat = [n for per in notes for n in per if n]
-      out.append((values[0], values[1], flat))
+    for res in engine.run([keys] * len(masks), masks, {}, per_init):
+      kappa, regions = res['ntk_cond'], res['linear_regions']
+      notes = [n for n in kappa.notes + regions.notes if n]
+      out.append((kappa.values, regions.values, notes))
       if progress is not None:
         progress(f'round {round_index}: {len(out)}/{len(masks)} masks '
                  f'measured ({time.perf_counter() - t0:.0f} s)')
@@ -324,9 +326,10 @@ def run_searches(cfg, space, log: Callable[[str], None]):
   """
   import jax  # pylint: disable=g-import-not-at-top
   from jaxnas import data as data_lib  # pylint: disable=g-import-not-at-top
+  from jaxnas import engine as engine_lib  # pylint: disable=g-import-not-at-top
   from jaxnas import search as search_lib  # pylint: disable=g-import-not-at-top
   from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
-  from jaxnas.proxies import supernet_scorer as ss  # pylint: disable=g-import-not-at-top
+  from jaxnas.proxies import get_proxies  # pylint: disable=g-import-not-at-top
   from jaxnas.store import JsonlLog, Store  # pylint: disable=g-import-not-at-top
   if space.name != 'nb201':
     raise JaxnasError(f'--algorithm=tenas runs on the NB201 supernet; '
@@ -334,32 +337,33 @@ def run_searches(cfg, space, log: Callable[[str], None]):
   repeats = cfg.tenas_repeats
   if repeats < 1:
     raise JaxnasError(f'--tenas_repeats must be >= 1, got {repeats}')
-  measures = [ss.make_measure(name, cfg.weight_init, cfg.num_classes,
-                              cfg.region_inputs, cfg.region_batch)
-              for name in ('ntk_cond', 'linear_regions')]
-  # All repeats unrolled: no loop around the NTK (see supernet_scorer).
-  scorer = ss.SupernetScorer(measures, repeats, unroll=None,
-                             devices=cfg.devices)
+  options = cfg.proxy_option_dict()
+  options.setdefault('ntk_cond', {}).setdefault('batch_size', cfg.batch_size)
+  proxies = get_proxies(('ntk_cond', 'linear_regions'), options)
   store = Store(cfg.store or os.path.join(cfg.output, 'store.sqlite'))
-  config = (f'tenas weight_init={cfg.weight_init} batch={cfg.batch_size}'
-            + ss.config_suffix(('ntk_cond',), cfg.num_classes,
-                               cfg.region_inputs, cfg.region_batch))
+  config = f'tenas weight_init={cfg.weight_init} ' + ' '.join(
+      p.key for p in proxies)
   rounds_log = JsonlLog(os.path.join(cfg.output, 'tenas_rounds.jsonl'),
                         ('run', 'seed', 'data_fingerprint', 'config', 'round',
                          'mask'))
-  results, seconds, info = [], [], {}
+  results, seconds, info, engine = [], [], {}, None
   for run in range(cfg.runs):
     seed = cfg.seed + run
     pool = data_lib.load_batch(cfg.data, cfg.batch_size * repeats,
                                cfg.shuffle, seed, cfg.norm, cfg.data_dir)
     info = {'data': pool.source, 'norm': pool.norm, 'data_note': pool.note}
+    if engine is None:
+      engine = engine_lib.Engine(space, proxies, inits=repeats,
+                                 weight_init=cfg.weight_init,
+                                 num_classes=cfg.num_classes or
+                                 pool.num_classes, devices=cfg.devices)
     batches = np.split(pool.images, repeats)
     rngs = [np.random.default_rng([seed, r]) for r in range(repeats)]
     measure = CachedMeasure(
-        scorer_measure(scorer, jax.random.PRNGKey(seed), batches, rngs,
+        engine_measure(engine, jax.random.PRNGKey(seed), batches, rngs,
                        lambda msg, run=run: log(f'tenas run {run} {msg}')),
         store, 'nb201', seed, pool.fingerprint, repeats, config,
-        lambda: scorer.compile_seconds)
+        lambda: engine.compile_seconds)
 
     def on_round(r, run=run, seed=seed, fp=pool.fingerprint):
       log(f'tenas run {run} (seed {seed}) ' + format_round(r))
@@ -375,9 +379,10 @@ def run_searches(cfg, space, log: Callable[[str], None]):
     seconds.append(sum(measure.seconds.values()))
     log(f'tenas run {run}: {spec.format(arch)} after {len(outcome.rounds)} '
         f'rounds, {seconds[-1]:.1f} s (+ compile '
-        f'{scorer.compile_seconds:.1f} s so far, {scorer.traces} trace(s))')
+        f'{engine.compile_seconds:.1f} s so far, {engine.compilations} '
+        'compilation(s))')
     results.append(search_lib.RunResult(run, arch, None,
                                         outcome.masks_measured))
-  info['compile_seconds'] = scorer.compile_seconds
-  info['traces'] = scorer.traces
+  info['compile_seconds'] = engine.compile_seconds if engine else 0.0
+  info['compilations'] = engine.compilations if engine else 0
   return results, seconds, info

@@ -87,8 +87,8 @@ def test_tap_counts_multiply_and_skip_zero():
   x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 10)), jnp.float32)
   tap = naswot.NaswotTap()
   acc = tap.init(4)
-  acc = tap.update(acc, x, jnp.int32(3))
-  acc = tap.update(acc, x, jnp.int32(0))
+  acc = tap.relu(acc, x, jnp.int32(3))
+  acc = tap.relu(acc, x, jnp.int32(0))
   np.testing.assert_array_equal(np.asarray(acc), 3 * _brute(np.asarray(x)))
 
 

@@ -52,7 +52,6 @@ class NB101Space:
     num_stacks: stacks of cells; each after the first halves the resolution
       and doubles the channels.
     cells_per_stack: cells per stack.
-    num_classes: classes of the network's head.
     cells_path: the file of the enumeration of all unique cells (an .npz
       written by ``enumeration.save_enumeration``; computed and saved there
       if missing), read by :meth:`enumeration`; None means
@@ -67,7 +66,6 @@ class NB101Space:
   stem_channels: int = 128
   num_stacks: int = 3
   cells_per_stack: int = 3
-  num_classes: int = 1
   cells_path: str | None = None
   name: str = 'nb101'
   benchmark_key: str = 'nb101_hash'
@@ -165,6 +163,12 @@ class NB101Space:
     return params.param_count(cell, self.stem_channels, self.num_stacks,
                               self.cells_per_stack, num_classes)
 
+  def flops(self, cell: spec.Cell, num_classes: int = 10,
+            image_size: int = 32) -> int:
+    """Forward FLOPs of one image, counted as NASLib counts them."""
+    return params.flops(cell, self.stem_channels, self.num_stacks,
+                        self.cells_per_stack, num_classes, image_size)
+
   def describe(self, cell: spec.Cell) -> dict[str, Any]:
     return {'key': hashing.module_hash(cell),
             'num_vertices': cell.num_vertices,
@@ -181,11 +185,14 @@ class NB101Space:
     from jaxnas.spaces.nb101 import network  # pylint: disable=g-import-not-at-top
     return network.cell_arrays(cell, self.stem_channels, self.num_stacks)
 
-  def network(self, tap=None, weight_init: str = 'torch'):
+  def network(self, opts=None, num_classes: int = 10, form: str = 'cell'):
     """The Flax NB101 network, one program for every cell (imports JAX; the
     spec above does not)."""
     from jaxnas import nn as jnn  # pylint: disable=g-import-not-at-top
     from jaxnas.spaces.nb101 import network  # pylint: disable=g-import-not-at-top
+    if form != 'cell':
+      raise ValueError(f'NB101 has no network form {form!r}; available: '
+                       'cell')
     return network.Network(self.stem_channels, self.num_stacks,
-                           self.cells_per_stack, self.num_classes,
-                           weight_init, jnn.NO_TAP if tap is None else tap)
+                           self.cells_per_stack, num_classes,
+                           opts or jnn.NetOptions())

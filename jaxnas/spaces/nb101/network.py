@@ -94,12 +94,6 @@ def cell_arrays(cell: spec.Cell, stem_channels: int,
   return {'adjacency': adjacency, 'ops': ops, 'channels': channels}
 
 
-def _conv_bn(x: Array, p: tuple[Array, Array, Array]) -> Array:
-  kernel, scale, bias = p
-  return jnn.batch_norm(jnn.conv(x, kernel, 1, kernel.shape[0] // 2), scale,
-                        bias)
-
-
 class Cell(nn.Module):
   """One NB101 cell at padded width; ``__call__((x, acc), arch, in_channels)``.
 
@@ -108,39 +102,51 @@ class Cell(nn.Module):
   stack's ``channels`` ``[7]``.
   """
   width: int
-  weight_init: str = 'torch'
-  tap: jnn.Tap = jnn.NO_TAP
+  opts: jnn.NetOptions = jnn.NetOptions()
 
   @nn.compact
   def __call__(self, carry: tuple[Array, Any], arch: dict[str, Array],
                in_channels: Array):
     x, acc = carry
-    w = self.width
+    w, opts, tap = self.width, self.opts, self.opts.tap
     adj = arch['adjacency']
     ops = arch['ops']
     lanes = jnp.arange(w)
     masks = (lanes[None, :] < arch['channels'][:, None]).astype(x.dtype)
     in_mask = (lanes < in_channels).astype(x.dtype)
-    kernel_init = jnn.masked_kernel_init(self.weight_init)
+    kernel_init = jnn.masked_kernel_init(opts.weight_init)
 
-    def conv_bn_params(name, k, in_m, out_m):
-      return (self.param(f'{name}_kernel', kernel_init, (k, k, w, w), in_m,
-                         out_m),
-              self.param(f'{name}_scale', nn.initializers.ones, (w,)),
-              self.param(f'{name}_bias', nn.initializers.zeros, (w,)))
+    def conv_bn_params(name, k, in_m, out_m, live):
+      # A weight the real network lacks (an op not chosen, a projection of
+      # an absent edge) is zero: its out-mask is zeroed.
+      kernel = self.param(f'{name}_kernel', kernel_init, (k, k, w, w), in_m,
+                          out_m * live)
+      return (kernel,
+              self.param(f'{name}_scale', jnn.ones, (w,)),
+              self.param(f'{name}_bias', jnn.zeros, (w,)),
+              jnn.gate(self, f'{name}_kernel', x.shape[0], w))
 
-    proj = {v: conv_bn_params(f'proj{v}', 1, in_mask, masks[v])
+    def live(condition):
+      return condition.astype(x.dtype)
+
+    proj = {v: conv_bn_params(f'proj{v}', 1, in_mask, masks[v],
+                              live(adj[0, v] > 0))
             for v in range(1, NUM_SLOTS)}
-    conv3 = {v: conv_bn_params(f'vertex{v}_conv3x3', 3, masks[v], masks[v])
+    conv3 = {v: conv_bn_params(f'vertex{v}_conv3x3', 3, masks[v], masks[v],
+                               live(ops[v] == CONV3X3))
              for v in range(1, OUTPUT_SLOT)}
-    conv1 = {v: conv_bn_params(f'vertex{v}_conv1x1', 1, masks[v], masks[v])
+    conv1 = {v: conv_bn_params(f'vertex{v}_conv1x1', 1, masks[v], masks[v],
+                               live(ops[v] == CONV1X1))
              for v in range(1, OUTPUT_SLOT)}
 
     def conv_bn_relu(h, acc, p, mask):
-      y = _conv_bn(h, p)
-      acc = self.tap.update(acc, y, 1, mask)
+      kernel, scale, bias, gate = p
+      y = jnn.apply_gate(jnn.conv(h, kernel, 1, kernel.shape[0] // 2), gate)
+      y, acc = jnn.batch_norm(y, scale, bias, opts, acc)
+      acc = tap.relu(acc, y, 1, mask)
       y = jax.nn.relu(y)
-      return (y if mask is None else y * mask), acc
+      y = y if mask is None else y * mask
+      return y, tap.feature(acc, y, 'op')
 
     def add_projection(v, h, acc, mask):
       """h + projection of the cell input to slot v, if input->v."""
@@ -151,6 +157,10 @@ class Cell(nn.Module):
 
       return jax.lax.cond(adj[0, v] > 0, project, lambda h, acc: (h, acc), h,
                           acc)
+
+    def max_pool(h, acc):
+      y = nn.max_pool(h, (3, 3), (1, 1), 'SAME')
+      return y, tap.feature(acc, y, 'op')
 
     zeros = jnp.zeros(x.shape[:-1] + (w,), x.dtype)
     edge = adj.astype(x.dtype)
@@ -165,7 +175,7 @@ class Cell(nn.Module):
       branches = (
           lambda h, acc, v=v, m=mask: conv_bn_relu(h, acc, conv3[v], m),
           lambda h, acc, v=v, m=mask: conv_bn_relu(h, acc, conv1[v], m),
-          lambda h, acc: (nn.max_pool(h, (3, 3), (1, 1), 'SAME'), acc),
+          max_pool,
           lambda h, acc: (jnp.zeros_like(h), acc),
       )
       y, acc = jax.lax.switch(ops[v], branches, h, acc)
@@ -180,7 +190,7 @@ class Cell(nn.Module):
     for v in range(1, OUTPUT_SLOT):
       out = out + edge[v, OUTPUT_SLOT] * jnp.roll(outs[v], offsets[v - 1], -1)
     out, acc = add_projection(OUTPUT_SLOT, out, acc, None)
-    return (out, acc), None
+    return (out, tap.feature(acc, out, 'cell')), None
 
 
 class Network(nn.Module):
@@ -190,18 +200,16 @@ class Network(nn.Module):
     stem_channels: C (128 in NB101; NASWOT's port used 16).
     num_stacks: stacks of cells (3).
     cells_per_stack: cells per stack (3).
-    num_classes: logits (1 for scoring).
-    weight_init: 'torch' (PyTorch defaults) or 'he_normal' (NASWOT's NB101
-      port: He normal fan-out for convs; the classifier N(0, 0.01^2) with a
-      zero bias, as the port does). BN scales are 1, offsets 0.
-    tap: the proxy's ReLU tap.
+    num_classes: logits (the data's classes).
+    opts: weight init ('torch': PyTorch defaults; 'he_normal': NASWOT's
+      NB101 port and NASLib's archai builder: He normal fan-out for convs,
+      the classifier N(0, 0.01^2) with a zero bias), BN on/off, the tap.
   """
   stem_channels: int = 128
   num_stacks: int = 3
   cells_per_stack: int = 3
-  num_classes: int = 1
-  weight_init: str = 'torch'
-  tap: jnn.Tap = jnn.NO_TAP
+  num_classes: int = 10
+  opts: jnn.NetOptions = jnn.NetOptions()
 
   @nn.compact
   def __call__(self, images: Array, arch: dict[str, Array]
@@ -218,10 +226,12 @@ class Network(nn.Module):
     if self.num_stacks < 1 or self.cells_per_stack < 1:
       raise ValueError(f'num_stacks ({self.num_stacks}) and cells_per_stack '
                        f'({self.cells_per_stack}) must be >= 1')
-    acc = self.tap.init(images.shape[0])
-    x = jnn.ConvBN(self.stem_channels, 3, 1, self.weight_init,
-                   name='stem')(images)
-    x, acc = jnn.relu(x, acc, self.tap)
+    opts = self.opts
+    acc = opts.tap.init(images.shape[0])
+    x, acc = jnn.ConvBN(self.stem_channels, 3, 1, opts, name='stem')(images,
+                                                                      acc)
+    x, acc = jnn.relu(x, acc, opts.tap)
+    acc = opts.tap.feature(acc, x, 'stem')
     for s, width in enumerate(stack_widths(self.stem_channels,
                                            self.num_stacks)):
       in_channels = [width] * self.cells_per_stack
@@ -231,21 +241,17 @@ class Network(nn.Module):
         x = jnp.pad(x, ((0, 0),) * 3 + ((0, width - x.shape[-1]),))
       stack_arch = {'adjacency': arch['adjacency'], 'ops': arch['ops'],
                     'channels': arch['channels'][s]}
-      cells = nn.scan(Cell, variable_axes={'params': 0},
+      cells = nn.scan(Cell, variable_axes={'params': 0, jnn.GATES: 0},
                       split_rngs={'params': True},
                       in_axes=(nn.broadcast, 0),
-                      length=self.cells_per_stack)
-      (x, acc), _ = cells(width, self.weight_init, self.tap,
-                          name=f'stack{s}')(
-                              (x, acc), stack_arch,
-                              jnp.asarray(in_channels, jnp.int32))
+                      length=self.cells_per_stack,
+                      unroll=self.cells_per_stack if opts.unroll else 1)
+      (x, acc), _ = cells(width, opts, name=f'stack{s}')(
+          (x, acc), stack_arch, jnp.asarray(in_channels, jnp.int32))
+    acc = opts.tap.feature(acc, x, 'pre_pool')
     x = jnp.mean(x, axis=(1, 2))
-    if self.weight_init == 'he_normal':
-      kernel_init = nn.initializers.normal(0.01)
-      bias_init = nn.initializers.zeros
-    else:
-      kernel_init = jnn.get_init(self.weight_init)
-      bias_init = jnn.torch_bias_init(x.shape[-1])
-    logits = nn.Dense(self.num_classes, kernel_init=kernel_init,
-                      bias_init=bias_init, name='classifier')(x)
+    kernel_init = (nn.initializers.normal(0.01)
+                   if opts.weight_init == 'he_normal' else None)
+    logits = jnn.Dense(self.num_classes, opts.weight_init, kernel_init,
+                       name='classifier')(x)
     return logits, acc

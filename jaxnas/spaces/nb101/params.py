@@ -1,4 +1,4 @@
-"""Trainable parameter count of the NAS-Bench-101 network (NumPy only).
+"""Parameter and FLOP counts of the NAS-Bench-101 network (NumPy only).
 
 Counts what the benchmark's ``trainable_parameters`` field counts for the TF
 model of google-research/nasbench (``model_builder.py``, ``base_ops.py``):
@@ -109,3 +109,53 @@ def param_count(cell: spec.Cell, stem_channels: int = 128,
                                 channels)
   total += channels * num_classes + num_classes  # Dense with bias.
   return int(total)
+
+
+def _conv_bn_relu_flops(kernel: int, c_in: int, c_out: int,
+                        positions: int) -> int:
+  """A conv's multiply-adds, BN (affine) 2 and ReLU 1 per output element."""
+  return (kernel * kernel * c_in + 3) * c_out * positions
+
+
+def cell_flops(cell: spec.Cell, in_channels: int, out_channels: int,
+               positions: int) -> int:
+  """FLOPs of one cell at ``positions`` = H * W (see :func:`flops`)."""
+  m = cell.matrix
+  out = cell.num_vertices - 1
+  channels = vertex_channels(in_channels, out_channels, m)
+  total = 0
+  for v in range(1, out):
+    if m[0, v]:
+      total += _conv_bn_relu_flops(1, in_channels, channels[v], positions)
+    kernel = _KERNEL[cell.ops[v]]
+    total += (_conv_bn_relu_flops(kernel, channels[v], channels[v],
+                                  positions) if kernel else
+              9 * channels[v] * positions)  # 3x3 max pool, stride 1
+  if m[0, out]:
+    total += _conv_bn_relu_flops(1, in_channels, out_channels, positions)
+  return total
+
+
+def flops(cell: spec.Cell, stem_channels: int = 128, num_stacks: int = 3,
+          cells_per_stack: int = 3, num_classes: int = 10,
+          image_size: int = 32) -> int:
+  """Forward FLOPs of one image, as NASLib's zero-cost ``flops`` column
+  counts them (tensorwatch on NASLib's archai-built network): conv and dense
+  multiply-adds once, BN 2 and ReLU 1 per element, max pools k*k per output
+  element, the global mean and additions free. Matches all 500 cells of
+  NASLib's NB101 file."""
+  if not isinstance(cell, spec.Cell):
+    raise SpecError(f'flops: expected a Cell, got {type(cell).__name__}')
+  side = image_size
+  total = _conv_bn_relu_flops(3, 3, stem_channels, side * side)
+  channels = stem_channels
+  for stack in range(num_stacks):
+    in_channels = channels
+    if stack > 0:
+      side //= 2
+      total += 4 * channels * side * side  # 2x2 max pool
+      channels *= 2
+    for i in range(cells_per_stack):
+      total += cell_flops(cell, in_channels if i == 0 else channels,
+                          channels, side * side)
+  return int(total + channels * num_classes)

@@ -19,7 +19,6 @@ class NB201Space:
   """
   channels: int = 16
   cells_per_stage: int = 5
-  num_classes: int = 1
   name: str = 'nb201'
   benchmark_key: str = 'arch_str'
   num_cells = spec.NUM_CELLS  # class constant (not a field)
@@ -40,7 +39,12 @@ class NB201Space:
     return spec.format(arch)
 
   def arch_id(self, arch) -> int:
-    """Order-independent integer id used to derive the arch's PRNG key."""
+    """Order-independent integer id used to derive the arch's PRNG key: the
+    cell id, or for a supernet op mask ``[6, 5]`` NUM_CELLS + its 30 bits."""
+    arr = np.asarray(arch)
+    if arr.shape == (spec.NUM_EDGES, spec.NUM_OPS):
+      bits = (arr.reshape(-1) > 0).astype(np.int64)
+      return spec.NUM_CELLS + int(bits @ (1 << np.arange(bits.size)))
     return spec.to_id(arch)
 
   def iso_key(self, arch) -> str:
@@ -59,6 +63,10 @@ class NB201Space:
     return spec.param_count(arch, self.channels, self.cells_per_stage,
                             num_classes)
 
+  def flops(self, arch, num_classes: int = 10, image_size: int = 32) -> int:
+    return spec.flops(arch, self.channels, self.cells_per_stage,
+                      num_classes, image_size)
+
   def cost_hint(self, arch) -> float:
     """Relative time to score `arch` (for balancing devices): measured
     single-core costs of one cell's conv3x3 / conv1x1 / pool edges and of
@@ -69,14 +77,32 @@ class NB201Space:
     return {'key': spec.iso_key(arch), 'connected': spec.is_connected(arch)}
 
   # --- network ----------------------------------------------------------
+  FORMS = ('cell', 'tenas_kappa', 'tenas_regions')
+
   def arch_arrays(self, arch) -> np.ndarray:
-    """The data the compiled network takes for this arch."""
+    """The data the compiled network takes for this arch: the op array
+    ``[6]`` (a 0/1 op mask ``[6, 5]`` is also accepted by the supernet
+    forms)."""
+    arr = np.asarray(arch)
+    if arr.shape == (spec.NUM_EDGES, spec.NUM_OPS):
+      from jaxnas.spaces.nb201 import supernet  # pylint: disable=g-import-not-at-top
+      return supernet.check_mask(arr)
     return spec.check_ops(arch)
 
-  def network(self, tap=None, weight_init: str = 'torch'):
-    """The Flax TinyNetwork (imports JAX; the spec above does not)."""
+  def network(self, opts=None, num_classes: int = 10, form: str = 'cell'):
+    """The Flax network of ``form`` (imports JAX; the spec above does not):
+    'cell' is NB201's TinyNetwork; 'tenas_kappa' and 'tenas_regions' are
+    TE-NAS's supernets for the NTK and the linear regions (fixed sizes, see
+    :mod:`jaxnas.spaces.nb201.supernet`)."""
     from jaxnas import nn as jnn  # pylint: disable=g-import-not-at-top
-    from jaxnas.spaces.nb201 import network  # pylint: disable=g-import-not-at-top
-    return network.TinyNetwork(self.channels, self.cells_per_stage,
-                               self.num_classes, weight_init,
-                               jnn.NO_TAP if tap is None else tap)
+    from jaxnas.spaces.nb201 import network, supernet  # pylint: disable=g-import-not-at-top
+    opts = opts or jnn.NetOptions()
+    if form == 'cell':
+      return network.TinyNetwork(self.channels, self.cells_per_stage,
+                                 num_classes, opts)
+    if form == 'tenas_kappa':
+      return supernet.kappa_network(num_classes, opts)
+    if form == 'tenas_regions':
+      return supernet.regions_network(opts)
+    raise ValueError(f'NB201 has no network form {form!r}; available: '
+                     f'{", ".join(self.FORMS)}')

@@ -3,19 +3,23 @@
 The cell's six op choices arrive as an int array ``ops`` ``[6]``; each edge is
 a ``lax.switch`` on its op index, so one compiled program serves all 15,625
 cells and only the chosen op runs. Every edge owns the parameters of both
-convolutions (the real cell would own only the chosen one's), so the variable
-tree has one shape for the whole space; :func:`jaxnas.spaces.nb201.spec.
-param_count` gives the real cell's count.
+convolutions so the variable tree has one shape for the whole space; the
+kernels of the op not chosen are initialised to zero (they never run, and
+per-layer measures such as ``l2_norm`` then see the real cell's weights).
+:func:`jaxnas.spaces.nb201.spec.param_count` gives the real cell's count.
 
 Network (Dong & Yang 2020): stem conv3x3 3->C + BN; N cells at C; residual
 block C->2C; N cells at 2C; residual block 2C->4C; N cells at 4C; BN-ReLU
 (``lastact``); global average pool; linear.
 
-ReLU taps (see :mod:`jaxnas.nn`): every ReLU-Conv-BN edge leaving node i sees
-the same input (node i), so the cell reports node i once with a count equal to
-the number of conv edges leaving it, which is exactly what a per-call hook
-would accumulate. The two ReLUs of each residual block and ``lastact`` report
-with count 1. Skip, pool and none edges report nothing.
+Tap sites (see :mod:`jaxnas.nn`): every ReLU-Conv-BN edge leaving node i sees
+the same input (node i), so the cell reports node i once with a count equal
+to the number of conv edges leaving it, which is exactly what a per-call hook
+would accumulate; the two ReLUs of each residual block and ``lastact`` report
+with count 1. Features: ``stem`` (stem output), ``op`` (the output of each
+edge's op; 'none' reports nothing), ``cell``, ``block`` (residual block
+outputs), ``pre_pool`` (after ``lastact``). BN statistics: every BN that
+runs (stem, conv ops, residual blocks, ``lastact``).
 """
 
 from __future__ import annotations
@@ -30,106 +34,158 @@ from jaxnas import nn as jnn
 from jaxnas.spaces.nb201 import spec
 
 Array = jax.Array
+OPTIONS = jnn.NetOptions()
+
+
+def edge_params(module: nn.Module, c: int, weight_init: str,
+                ops: Array | None = None) -> list[dict]:
+  """Both convolutions (and their BN affine) of every edge of a cell at width
+  ``c``, created on ``module`` (a compact module, inside its ``__call__``)
+  in a fixed order: keys k1, k3 (kernels), s1, b1, s3, b3 (BN). With ``ops``
+  the kernel of a conv that is not the edge's op is zero."""
+  w_init = jnn.get_init(weight_init)
+  params = []
+  for e in range(spec.NUM_EDGES):
+    live1 = 1.0 if ops is None else (ops[e] == spec.CONV1).astype(jnp.float32)
+    live3 = 1.0 if ops is None else (ops[e] == spec.CONV3).astype(jnp.float32)
+    params.append(dict(
+        k1=module.param(f'edge{e}_conv1x1_kernel', w_init, (1, 1, c, c),
+                        live1),
+        k3=module.param(f'edge{e}_conv3x3_kernel', w_init, (3, 3, c, c),
+                        live3),
+        s1=module.param(f'edge{e}_bn1x1_scale', jnn.ones, (c,)),
+        b1=module.param(f'edge{e}_bn1x1_bias', jnn.zeros, (c,)),
+        s3=module.param(f'edge{e}_bn3x3_scale', jnn.ones, (c,)),
+        b3=module.param(f'edge{e}_bn3x3_bias', jnn.zeros, (c,)),
+    ))
+  return params
+
+
+def edge_gates(module: nn.Module, batch: int, c: int) -> list[dict]:
+  """The gates of both convolutions of every edge (None unless asked)."""
+  return [dict(g1=jnn.gate(module, f'edge{e}_conv1x1_kernel', batch, c),
+               g3=jnn.gate(module, f'edge{e}_conv3x3_kernel', batch, c))
+          for e in range(spec.NUM_EDGES)]
+
+
+def bn_no_tap(x: Array, scale: Array, bias: Array, opts: jnn.NetOptions
+              ) -> tuple[Array, Array, Array]:
+  """Train-mode BN without a tap: (y, mean, var); identity when BN is off."""
+  if not opts.bn:
+    zero = jnp.zeros(x.shape[-1:], x.dtype)
+    return x, zero, zero
+  mean, var = jnn.moments(x)
+  inv = jax.lax.rsqrt(var + 1e-5) * scale
+  return x * inv + (bias - mean * inv), mean, var
 
 
 class Cell(nn.Module):
   """One NB201 cell at constant width; ``__call__((x, acc), ops)``."""
   channels: int
-  weight_init: str = 'torch'
-  tap: jnn.Tap = jnn.NO_TAP
+  opts: jnn.NetOptions = OPTIONS
 
   @nn.compact
   def __call__(self, carry: tuple[Array, Any], ops: Array):
     x, acc = carry
-    params = edge_params(self, self.channels, self.weight_init)
+    opts, tap = self.opts, self.opts.tap
+    params = edge_params(self, self.channels, opts.weight_init, ops)
+    gates = edge_gates(self, x.shape[0], self.channels)
     is_conv = ((ops == spec.CONV1) | (ops == spec.CONV3)).astype(jnp.int32)
-
-    nodes = [x]
-    relus = []
-    sums = [None, None, None, None]
+    nodes, relus, sums = [x], [], [None, None, None, None]
     for e, (i, j) in enumerate(spec.EDGES):
       if i == len(relus):
         # Node i is complete (EDGES is node-major): report it once for each
         # ReLU-Conv-BN edge that reads it, and take its ReLU once for them.
         count = sum(is_conv[k] for k, (a, _) in enumerate(spec.EDGES)
                     if a == i)
-        acc = self.tap.update(acc, nodes[i], count)
+        acc = tap.relu(acc, nodes[i], count)
         relus.append(jax.nn.relu(nodes[i]))
-      sums[j] = _edge(ops[e], nodes[i], relus[i], sums[j], params[e])
+      sums[j], acc = _edge(ops[e], nodes[i], relus[i], sums[j], acc,
+                           params[e], gates[e], opts)
       if i == j - 1:  # the last edge into node j
         nodes.append(sums[j])
+    acc = tap.feature(acc, nodes[3], 'cell')
     return (nodes[3], acc), None
 
 
-def edge_params(module: nn.Module, c: int, weight_init: str) -> list[dict]:
-  """Both convolutions (and their BN affine) of every edge of a cell at width
-  ``c``, created on ``module`` (a compact module, inside its ``__call__``)
-  in a fixed order: keys k1, k3 (kernels), s1, b1, s3, b3 (BN)."""
-  w_init = jnn.get_init(weight_init)
-  params = []
-  for e in range(spec.NUM_EDGES):
-    params.append(dict(
-        k1=module.param(f'edge{e}_conv1x1', w_init, (1, 1, c, c)),
-        k3=module.param(f'edge{e}_conv3x3', w_init, (3, 3, c, c)),
-        s1=module.param(f'edge{e}_bn1x1_scale', nn.initializers.ones, (c,)),
-        b1=module.param(f'edge{e}_bn1x1_bias', nn.initializers.zeros, (c,)),
-        s3=module.param(f'edge{e}_bn3x3_scale', nn.initializers.ones, (c,)),
-        b3=module.param(f'edge{e}_bn3x3_bias', nn.initializers.zeros, (c,)),
-    ))
-  return params
-
-
 def _edge(op: Array, x: Array, relu_x: Array, partial: Array | None,
-          p: dict) -> Array:
-  """partial + op(x), one branch per op (the add is fused into the branch).
-
-  ``relu_x`` is relu(x), shared by all conv edges leaving the same node.
+          acc: Any, p: dict, g: dict, opts: jnn.NetOptions
+          ) -> tuple[Array, Any]:
+  """``(partial + op(x), acc)``, one branch per op (the add is fused into
+  the branch). ``relu_x`` is relu(x), shared by all conv edges leaving the
+  same node. The op reports its output (an ``op`` feature) and its BN
+  statistics to the tap; 'none' reports nothing.
   """
+  tap = opts.tap
 
-  def add(y):
-    return y if partial is None else partial + y
+  def out(y, acc):
+    return (y if partial is None else partial + y), tap.feature(acc, y, 'op')
 
-  def none(x, r):
+  def none(x, r, acc):
     del r
-    return jnp.zeros_like(x) if partial is None else partial
+    return (jnp.zeros_like(x) if partial is None else partial), acc
 
-  def skip(x, r):
+  def skip(x, r, acc):
     del r
-    return add(x)
+    return out(x, acc)
 
-  def conv1(x, r):
+  def conv(r, acc, kernel, gate, scale, bias, padding):
+    y = jnn.apply_gate(jnn.conv(r, kernel, 1, padding), gate)
+    y, acc = jnn.batch_norm(y, scale, bias, opts, acc)
+    return out(y, acc)
+
+  def conv1(x, r, acc):
     del x
-    y = jnn.conv(r, p['k1'], 1, 0)
-    return add(jnn.batch_norm(y, p['s1'], p['b1']))
+    return conv(r, acc, p['k1'], g['g1'], p['s1'], p['b1'], 0)
 
-  def conv3(x, r):
+  def conv3(x, r, acc):
     del x
-    y = jnn.conv(r, p['k3'], 1, 1)
-    return add(jnn.batch_norm(y, p['s3'], p['b3']))
+    return conv(r, acc, p['k3'], g['g3'], p['s3'], p['b3'], 1)
 
-  def pool(x, r):
+  def pool(x, r, acc):
     del r
-    return add(jnn.avg_pool_3x3(x))
+    return out(jnn.avg_pool_3x3(x), acc)
 
-  return jax.lax.switch(op, (none, skip, conv1, conv3, pool), x, relu_x)
+  return jax.lax.switch(op, (none, skip, conv1, conv3, pool), x, relu_x, acc)
 
 
 class ResidualBlock(nn.Module):
   """NB201's reduction block: stride-2 ReLU-conv-BN pair + pooled shortcut."""
   features: int
-  weight_init: str = 'torch'
-  tap: jnn.Tap = jnn.NO_TAP
+  opts: jnn.NetOptions = OPTIONS
 
   @nn.compact
   def __call__(self, x: Array, acc: Any) -> tuple[Array, Any]:
-    h, acc = jnn.relu(x, acc, self.tap)
-    h = jnn.ConvBN(self.features, 3, 2, self.weight_init, name='conv_a')(h)
-    h, acc = jnn.relu(h, acc, self.tap)
-    h = jnn.ConvBN(self.features, 3, 1, self.weight_init, name='conv_b')(h)
+    tap = self.opts.tap
+    h, acc = jnn.relu(x, acc, tap)
+    h, acc = jnn.ConvBN(self.features, 3, 2, self.opts, name='conv_a')(h,
+                                                                       acc)
+    h, acc = jnn.relu(h, acc, tap)
+    h, acc = jnn.ConvBN(self.features, 3, 1, self.opts, name='conv_b')(h,
+                                                                       acc)
     s = nn.avg_pool(x, (2, 2), (2, 2))
-    kernel = self.param('shortcut', jnn.get_init(self.weight_init),
+    kernel = self.param('shortcut_kernel',
+                        jnn.get_init(self.opts.weight_init),
                         (1, 1, x.shape[-1], self.features))
-    return h + jnn.conv(s, kernel, 1, 0), acc
+    s = jnn.apply_gate(jnn.conv(s, kernel, 1, 0),
+                       jnn.gate(self, 'shortcut_kernel', x.shape[0],
+                                self.features))
+    y = h + s
+    return y, tap.feature(acc, y, 'block')
+
+
+def head(module: nn.Module, x: Array, acc: Any, opts: jnn.NetOptions,
+         num_classes: int) -> tuple[Array, Any]:
+  """``lastact`` (BN-ReLU), global average pool, classifier; created on
+  ``module`` (shared by the NB201 network and the TE-NAS supernet)."""
+  scale = module.param('lastact_scale', jnn.ones, (x.shape[-1],))
+  bias = module.param('lastact_bias', jnn.zeros, (x.shape[-1],))
+  x, acc = jnn.batch_norm(x, scale, bias, opts, acc)
+  x, acc = jnn.relu(x, acc, opts.tap)
+  acc = opts.tap.feature(acc, x, 'pre_pool')
+  x = jnp.mean(x, axis=(1, 2))
+  logits = jnn.Dense(num_classes, opts.weight_init, name='classifier')(x)
+  return logits, acc
 
 
 class TinyNetwork(nn.Module):
@@ -138,15 +194,13 @@ class TinyNetwork(nn.Module):
   Attributes:
     channels: C, width of the first stage (16 in the benchmark).
     cells_per_stage: N (5 in the benchmark).
-    num_classes: logits (1 for scoring, as the NASWOT reference).
-    weight_init: weight initialiser name ('torch' default, 'he_normal').
-    tap: the proxy's ReLU tap.
+    num_classes: logits (the data's classes; NASWOT's score ignores them).
+    opts: weight init, BN on/off and the proxies' tap.
   """
   channels: int = 16
   cells_per_stage: int = 5
-  num_classes: int = 1
-  weight_init: str = 'torch'
-  tap: jnn.Tap = jnn.NO_TAP
+  num_classes: int = 10
+  opts: jnn.NetOptions = OPTIONS
 
   @nn.compact
   def __call__(self, images: Array, ops: Array) -> tuple[Array, Any]:
@@ -162,24 +216,18 @@ class TinyNetwork(nn.Module):
     if self.cells_per_stage < 1:
       raise ValueError(f'cells_per_stage must be >= 1, got '
                        f'{self.cells_per_stage}')
-    acc = self.tap.init(images.shape[0])
+    opts = self.opts
+    acc = opts.tap.init(images.shape[0])
     c = self.channels
-    x = jnn.ConvBN(c, 3, 1, self.weight_init, name='stem')(images)
+    x, acc = jnn.ConvBN(c, 3, 1, opts, name='stem')(images, acc)
+    acc = opts.tap.feature(acc, x, 'stem')
     for stage in range(3):
       width = c * 2**stage
       if stage:
-        x, acc = ResidualBlock(width, self.weight_init, self.tap,
-                               name=f'reduce{stage}')(x, acc)
-      cells = nn.scan(Cell, variable_axes={'params': 0},
+        x, acc = ResidualBlock(width, opts, name=f'reduce{stage}')(x, acc)
+      cells = nn.scan(Cell, variable_axes={'params': 0, jnn.GATES: 0},
                       split_rngs={'params': True}, in_axes=nn.broadcast,
-                      length=self.cells_per_stage)
-      (x, acc), _ = cells(width, self.weight_init, self.tap,
-                          name=f'stage{stage}')((x, acc), ops)
-    scale = self.param('lastact_scale', nn.initializers.ones, (x.shape[-1],))
-    bias = self.param('lastact_bias', nn.initializers.zeros, (x.shape[-1],))
-    x, acc = jnn.relu(jnn.batch_norm(x, scale, bias), acc, self.tap)
-    x = jnp.mean(x, axis=(1, 2))
-    logits = nn.Dense(self.num_classes, kernel_init=jnn.get_init(self.weight_init),
-                      bias_init=jnn.torch_bias_init(x.shape[-1]),
-                      name='classifier')(x)
-    return logits, acc
+                      length=self.cells_per_stage,
+                      unroll=self.cells_per_stage if opts.unroll else 1)
+      (x, acc), _ = cells(width, opts, name=f'stage{stage}')((x, acc), ops)
+    return head(self, x, acc, opts, self.num_classes)

@@ -244,3 +244,39 @@ def param_count(ops, channels: int = 16, cells_per_stage: int = 5,
   total += 2 * 4 * c  # lastact BN
   total += 4 * c * num_classes + num_classes
   return int(total)
+
+
+def flops(ops, channels: int = 16, cells_per_stage: int = 5,
+          num_classes: int = 10, image_size: int = 32) -> int:
+  """Forward FLOPs of one image through the real TinyNetwork, counted as
+  NASLib's zero-cost ``flops`` column counts them (tensorwatch 0.9.1 on
+  ``[1, 3, H, W]``): a conv or linear layer's multiply-adds once (no bias
+  term), BN 2 per element (affine), ReLU 1 per input element, pooling k*k
+  per output element, the global average pool C (H + 1)(W + 1) (tensorwatch's
+  off-by-one), additions free. Matches NASLib's published ``flops`` of all
+  725 x 3 cells of its NB201 subset.
+  """
+  ops = check_ops(ops)
+  c, size = channels, image_size * image_size
+  total = 27 * c * size + 2 * c * size  # stem conv + BN
+  for stage in range(3):
+    w, s = c * 2**stage, size // 4**stage
+    if stage:
+      cin, s_in = w // 2, s * 4
+      total += cin * s_in + 9 * cin * w * s + 2 * w * s  # ReLU, conv_a, BN
+      total += w * s + 9 * w * w * s + 2 * w * s  # ReLU, conv_b, BN
+      total += 4 * cin * s + cin * w * s  # 2x2 avg pool, 1x1 shortcut conv
+    per_cell = 0
+    for op in ops:
+      if op == CONV3:
+        per_cell += w * s + 9 * w * w * s + 2 * w * s
+      elif op == CONV1:
+        per_cell += w * s + w * w * s + 2 * w * s
+      elif op == POOL:
+        per_cell += 9 * w * s
+    total += cells_per_stage * per_cell
+  w, side = 4 * c, image_size // 4
+  total += 3 * w * side * side  # lastact BN + ReLU
+  total += w * (side + 1)**2  # global average pool (tensorwatch's count)
+  total += w * num_classes
+  return int(total)

@@ -35,6 +35,7 @@ reference); the reduction blocks' ReLUs and ``lastact`` report with count 1.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -116,12 +117,12 @@ class SuperCell(nn.Module):
   ``(node 3, acc)``.
   """
   channels: int
-  weight_init: str = 'torch'
-  tap: jnn.Tap = jnn.NO_TAP
+  opts: jnn.NetOptions = network.OPTIONS
 
   @nn.compact
   def __call__(self, x: Array, acc: Any, weights: Array):
-    params = network.edge_params(self, self.channels, self.weight_init)
+    tap = self.opts.tap
+    params = network.edge_params(self, self.channels, self.opts.weight_init)
     on = weights > 0
     conv_on = (on[:, spec.CONV1].astype(jnp.int32) +
                on[:, spec.CONV3].astype(jnp.int32))
@@ -130,16 +131,17 @@ class SuperCell(nn.Module):
       if i == len(relus):  # node i complete (EDGES is node-major)
         count = sum(conv_on[k] for k, (a, _) in enumerate(spec.EDGES)
                     if a == i)
-        acc = self.tap.update(acc, nodes[i], count)
+        acc = tap.relu(acc, nodes[i], count)
         relus.append(jax.nn.relu(nodes[i]))
-      y = _mixed_edge(weights[e], nodes[i], relus[i], params[e])
+      y = _mixed_edge(weights[e], nodes[i], relus[i], params[e], self.opts)
       sums[j] = y if sums[j] is None else sums[j] + y
       if i == j - 1:  # the last edge into node j
         nodes.append(sums[j])
-    return nodes[3], acc
+    return nodes[3], tap.feature(acc, nodes[3], 'cell')
 
 
-def _mixed_edge(w: Array, x: Array, relu_x: Array, p: dict) -> Array:
+def _mixed_edge(w: Array, x: Array, relu_x: Array, p: dict,
+                opts: jnn.NetOptions) -> Array:
   """sum_o w[o] * o(x); ops with w[o] = 0 add exact zeros.
 
   Every op is computed and scaled by its weight (0 when masked out) rather
@@ -150,15 +152,19 @@ def _mixed_edge(w: Array, x: Array, relu_x: Array, p: dict) -> Array:
   its zero weight gives exact zeros and zero gradients; its ReLU is not
   reported to the tap (the counts come from the mask).
   """
-  conv1 = jnn.batch_norm(jnn.conv(relu_x, p['k1'], 1, 0), p['s1'], p['b1'])
-  conv3 = jnn.batch_norm(jnn.conv(relu_x, p['k3'], 1, 1), p['s3'], p['b3'])
+  conv1, _, _ = network.bn_no_tap(jnn.conv(relu_x, p['k1'], 1, 0), p['s1'],
+                                  p['b1'], opts)
+  conv3, _, _ = network.bn_no_tap(jnn.conv(relu_x, p['k3'], 1, 1), p['s3'],
+                                  p['b3'], opts)
   # 'none' adds zeros.
   return (w[spec.SKIP] * x + w[spec.CONV1] * conv1 + w[spec.CONV3] * conv3 +
           w[spec.POOL] * jnn.avg_pool_3x3(x))
 
 
 class SuperNetwork(nn.Module):
-  """TE-NAS's NB201 supernet; ``apply(variables, images, mask)``.
+  """TE-NAS's NB201 supernet; ``apply(variables, images, arch)`` with
+  ``arch`` an op mask ``[6, 5]`` or a cell's op array ``[6]`` (its one-hot
+  mask).
 
   Attributes:
     channels: C, width of the first stage (3 for the NTK, 1 for regions).
@@ -167,24 +173,23 @@ class SuperNetwork(nn.Module):
     stem: conv3x3 3->C + BN first; without it the input must have C
       channels.
     num_classes: logits (the dataset's classes in TE-NAS).
-    weight_init: weight initialiser name ('torch', 'he_normal', ...).
-    tap: the proxy's ReLU tap.
+    opts: weight init, BN on/off and the proxies' tap.
   """
   channels: int = 3
   cells_per_stage: int = 1
   stages: int = 3
   stem: bool = True
   num_classes: int = 10
-  weight_init: str = 'torch'
-  tap: jnn.Tap = jnn.NO_TAP
+  opts: jnn.NetOptions = network.OPTIONS
 
   @nn.compact
-  def __call__(self, images: Array, mask: Array) -> tuple[Array, Any]:
+  def __call__(self, images: Array, arch: Array) -> tuple[Array, Any]:
     """Forward pass.
 
     Args:
       images: ``[batch, height, width, in_channels]`` float, normalised.
-      mask: 0/1 ``[6, 5]`` ops on per edge (data; not batched).
+      arch: 0/1 ``[6, 5]`` ops on per edge, or int ``[6]`` op indices (data;
+        not batched).
 
     Returns:
       logits ``[batch, num_classes]`` and the tap's accumulator.
@@ -192,43 +197,43 @@ class SuperNetwork(nn.Module):
     if self.cells_per_stage < 1 or self.stages < 1:
       raise ValueError(f'supernet needs cells_per_stage >= 1 and stages >= '
                        f'1, got {self.cells_per_stage} and {self.stages}')
-    c = self.channels
+    c, opts = self.channels, self.opts
     if not self.stem and images.shape[-1] != c:
       raise ValueError(f'supernet without stem: input has '
                        f'{images.shape[-1]} channels, expected C={c}')
-    weights = edge_weights(mask)
-    acc = self.tap.init(images.shape[0])
+    if arch.shape == (spec.NUM_EDGES,):
+      arch = jax.nn.one_hot(arch, spec.NUM_OPS, dtype=jnp.float32)
+    weights = edge_weights(arch)
+    acc = opts.tap.init(images.shape[0])
     x = images
     if self.stem:
-      x = jnn.ConvBN(c, 3, 1, self.weight_init, name='stem')(x)
+      x, acc = jnn.ConvBN(c, 3, 1, opts, name='stem')(x, acc)
+      acc = opts.tap.feature(acc, x, 'stem')
     for stage in range(self.stages):
       width = c * 2**stage
       if stage:
-        x, acc = network.ResidualBlock(width, self.weight_init, self.tap,
+        x, acc = network.ResidualBlock(width, opts,
                                        name=f'reduce{stage}')(x, acc)
       for n in range(self.cells_per_stage):
-        x, acc = SuperCell(width, self.weight_init, self.tap,
-                           name=f'stage{stage}_cell{n}')(x, acc, weights)
-    scale = self.param('lastact_scale', nn.initializers.ones, (x.shape[-1],))
-    bias = self.param('lastact_bias', nn.initializers.zeros, (x.shape[-1],))
-    x, acc = jnn.relu(jnn.batch_norm(x, scale, bias), acc, self.tap)
-    x = jnp.mean(x, axis=(1, 2))
-    logits = nn.Dense(self.num_classes,
-                      kernel_init=jnn.get_init(self.weight_init),
-                      bias_init=jnn.torch_bias_init(x.shape[-1]),
-                      name='classifier')(x)
-    return logits, acc
+        x, acc = SuperCell(width, opts, name=f'stage{stage}_cell{n}')(
+            x, acc, weights)
+    return network.head(self, x, acc, opts, self.num_classes)
 
 
-def kappa_network(num_classes: int = 10, weight_init: str = 'torch',
-                  channels: int = 3, cells_per_stage: int = 1
-                  ) -> SuperNetwork:
+def region_init(weight_init: str) -> str:
+  """TE-NAS's Kaiming init is fan-out for the NTK network and fan-in for the
+  regions network ('he_normal' -> 'he_normal_fan_in'); others unchanged."""
+  return {'he_normal': 'he_normal_fan_in'}.get(weight_init, weight_init)
+
+
+def kappa_network(num_classes: int = 10,
+                  opts: jnn.NetOptions = network.OPTIONS) -> SuperNetwork:
   """TE-NAS's NTK network: C=3, N=1, stem, 3 stages."""
-  return SuperNetwork(channels, cells_per_stage, 3, True, num_classes,
-                      weight_init)
+  return SuperNetwork(3, 1, 3, True, num_classes, opts)
 
 
-def regions_network(tap: jnn.Tap, weight_init: str = 'torch',
-                    channels: int = 1) -> SuperNetwork:
-  """TE-NAS's linear-region network: C=1, one cell, no stem."""
-  return SuperNetwork(channels, 1, 1, False, 1, weight_init, tap)
+def regions_network(opts: jnn.NetOptions = network.OPTIONS) -> SuperNetwork:
+  """TE-NAS's linear-region network: C=1, one cell, no stem (fan-in
+  Kaiming where the run asks for Kaiming, see :func:`region_init`)."""
+  opts = dataclasses.replace(opts, weight_init=region_init(opts.weight_init))
+  return SuperNetwork(1, 1, 1, False, 1, opts)

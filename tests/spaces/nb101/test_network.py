@@ -77,8 +77,10 @@ class _Runner:
   def __init__(self, config):
     config = dict(config)
     self.weight_init = config.pop('weight_init')
+    classes = config.pop('num_classes')
     self.space = get_space('nb101', **config)
-    net = self.space.network(tap=naswot.TAP, weight_init=self.weight_init)
+    net = self.space.network(jnn.NetOptions(self.weight_init,
+                                            tap=naswot.TAP), classes)
     self.traces = 0
 
     def run(key, arch, x):
@@ -322,18 +324,38 @@ def test_masked_code_kernel_ignores_masked_channels():
   x = rng.normal(size=(5, 3, 3, 6)).astype(np.float32)
   x[..., 4:] = 0.0  # padding: all 'off', would agree everywhere
   mask = jnp.asarray([1, 1, 1, 1, 0, 0], jnp.float32)
-  got = np.asarray(naswot.TAP.update(naswot.TAP.init(5), jnp.asarray(x), 1,
-                                     mask))
+  got = np.asarray(naswot.TAP.relu(naswot.TAP.init(5), jnp.asarray(x), 1,
+                                   mask))
   want = brute_kernel([x[..., :4]])
   np.testing.assert_array_equal(got, want)
 
 
 def test_engine_scores_nb101(images):
   space = get_space('nb101', channels=4, num_stacks=1, cells_per_stack=1)
-  scorer = engine.Scorer(space, get_proxy('naswot'), inits=1,
+  scorer = engine.Engine(space, [get_proxy('naswot')], inits=1,
                          weight_init='he_normal', devices=1)
   cells = [CELLS['seven_wide'], CELLS['pool_and_io']]
   results = list(scorer.score(jax.random.PRNGKey(0), cells, images))
-  assert scorer.traces == 1
+  assert scorer.compilations == 1
   assert [r.arch for r in results] == cells
-  assert all(r.mean is not None and np.isfinite(r.mean) for r in results)
+  assert all(r['naswot'].mean is not None and np.isfinite(r['naswot'].mean)
+             for r in results)
+
+
+def test_weights_of_absent_ops_and_edges_are_zero(images):
+  """Padded slots, ops not chosen and projections of absent edges hold
+  zeros, so per-layer measures see only the real network."""
+  space = get_space('nb101', channels=4, num_stacks=1, cells_per_stack=1)
+  cell = CELLS['truncate_pool_out']
+  net = space.network()
+  arch = space.arch_arrays(cell)
+  p = net.init(jax.random.PRNGKey(0), images[:2], arch)['params']['stack0']
+  ops = arch['ops']
+  for v in range(1, 6):
+    for name, op in (('conv3x3', net_lib.CONV3X3), ('conv1x1',
+                                                    net_lib.CONV1X1)):
+      kernel = np.asarray(p[f'vertex{v}_{name}_kernel'])
+      assert kernel.any() == (ops[v] == op), (v, name)
+  for v in range(1, 7):
+    kernel = np.asarray(p[f'proj{v}_kernel'])
+    assert kernel.any() == bool(arch['adjacency'][0, v]), v

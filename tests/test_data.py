@@ -1,13 +1,10 @@
-import json
-import os
+"""Tests of jaxnas.data: batches, normalisation, labels, errors."""
 
 import numpy as np
 import pytest
-from scipy import stats
 
-from jaxnas import data, metrics
+from jaxnas import data
 from jaxnas.errors import DataError
-from jaxnas.store import JsonlLog, Store
 from tests.conftest import write_npz
 
 
@@ -71,43 +68,38 @@ def test_synthetic_is_seeded_uniform_noise():
   assert raw.dtype == np.uint8 and abs(raw.mean() - 127.5) < 1.0
 
 
-def test_store_roundtrip_and_persistence(tmp_path):
-  path = str(tmp_path / 's.sqlite')
-  st = Store(path)
-  st.put('nb201', 'a', 'naswot', 0, 'fp', 1, 'cfg', {'value': 1.5})
-  st.close()
-  st = Store(path)
-  assert st.get('nb201', 'a', 'naswot', 0, 'fp', 1, 'cfg') == {'value': 1.5}
-  assert st.get('nb201', 'a', 'naswot', 1, 'fp', 1, 'cfg') is None
-  assert st.get_all('nb201', 'naswot', 0, 'fp', 1, 'cfg') == {
-      'a': {'value': 1.5}}
-  with pytest.raises(ValueError):  # NaN is never stored as a number
-    st.put('nb201', 'b', 'naswot', 0, 'fp', 1, 'cfg', {'value': float('nan')})
+def test_batches_carry_labels_and_classes(tmp_path):
+  path = write_npz(tmp_path / 'd.npz', n=20)
+  raw = np.load(path)
+  b = data.load_batch(f'npz:{path}', 5, shuffle=True, seed=2)
+  idx = np.sort(np.random.default_rng(2).choice(20, 5, replace=False))
+  np.testing.assert_array_equal(b.labels, raw['labels'][idx])
+  np.testing.assert_allclose(b.images, data.normalize(raw['images'][idx]))
+  assert b.labels.dtype == np.int32 and b.num_classes == 10  # CIFAR-10 norm
+  assert data.load_batch(f'npz:{path}', 5, norm='cifar100').num_classes == 100
+  s = data.load_batch('synthetic', 8, seed=1)
+  assert s.labels.shape == (8,) and 0 <= s.labels.min() <= s.labels.max() < 10
 
 
-def test_jsonl_log_drops_torn_line(tmp_path):
-  path = str(tmp_path / 'scores.jsonl')
-  with open(path, 'w') as f:
-    f.write(json.dumps({'arch': 'a', 'seed': 0}) + '\n')
-    f.write('{"arch": "b", "se')  # killed mid-write
-  log = JsonlLog(path, ('arch', 'seed'))
-  assert {'arch': 'a', 'seed': 0} in log
-  assert {'arch': 'b', 'seed': 0} not in log
-  log.append({'arch': 'b', 'seed': 0})
-  with open(path) as f:
-    lines = [json.loads(l) for l in f]
-  assert [l['arch'] for l in lines] == ['a', 'b']
-
-
-def test_correlation_matches_scipy_and_drops_missing():
+def test_fingerprint_covers_labels(tmp_path):
   rng = np.random.default_rng(0)
-  s = rng.normal(size=50)
-  a = s + rng.normal(size=50)
-  got = metrics.correlation(list(s) + [None, 1.0], list(a) + [3.0, None])
-  assert got['n'] == 50 and got['n_dropped'] == 2
-  assert got['kendall_tau'] == pytest.approx(stats.kendalltau(s, a)[0])
-  assert got['spearman'] == pytest.approx(stats.spearmanr(s, a)[0])
-  assert metrics.correlation([1, 2, 3, 4], [10, 20, 30, 40])[
-      'kendall_tau'] == pytest.approx(1.0)
-  assert metrics.correlation([1, 2, 3, 4], [4, 3, 2, 1])[
-      'spearman'] == pytest.approx(-1.0)
+  images = rng.integers(0, 256, (6, 8, 8, 3), np.uint8)
+  labels = rng.integers(0, 10, 6)
+  np.savez(tmp_path / 'a.npz', images=images, labels=labels)
+  np.savez(tmp_path / 'b.npz', images=images, labels=(labels + 1) % 10)
+  np.savez(tmp_path / 'c.npz', images=images)
+  fps = {data.load_batch(f'npz:{tmp_path}/{n}.npz', 6).fingerprint
+         for n in 'abc'}
+  assert len(fps) == 3
+
+
+def test_npz_num_classes_and_bad_labels(tmp_path):
+  images = np.zeros((4, 8, 8, 3), np.uint8)
+  np.savez(tmp_path / 'n.npz', images=images, labels=[0, 1, 2, 119],
+           num_classes=120)
+  assert data.load_batch(f'npz:{tmp_path}/n.npz', 4).num_classes == 120
+  np.savez(tmp_path / 'bad.npz', images=images, labels=[0.5, 1, 2, 3])
+  with pytest.raises(DataError, match='expected integers'):
+    data.load_batch(f'npz:{tmp_path}/bad.npz', 4)
+  with pytest.raises(DataError, match=r'values must be in \[0, 10\)'):
+    data.check_labels(np.array([0, 10]), 2, 10)

@@ -26,7 +26,8 @@ C, N = 3, 2
 
 @pytest.fixture(scope='module')
 def tiny_net():
-  net = network.TinyNetwork(channels=C, cells_per_stage=N, tap=naswot.TAP)
+  net = network.TinyNetwork(channels=C, cells_per_stage=N,
+                            opts=jnn.NetOptions(tap=naswot.TAP))
   return net, jax.jit(net.init), jax.jit(net.apply)
 
 
@@ -59,7 +60,7 @@ def test_relu_call_count(tiny_net, tiny_images):
 
 
 def _cell_params(weight_init):
-  cell = network.Cell(16, weight_init=weight_init)
+  cell = network.Cell(16, opts=jnn.NetOptions(weight_init))
   carry = (jnp.zeros((2, 4, 4, 16)), ())
   return jax.jit(cell.init)(jax.random.PRNGKey(0), carry,
                             spec.parse(CELLS[0]))['params']
@@ -67,13 +68,13 @@ def _cell_params(weight_init):
 
 def test_torch_default_init_bounds():
   v = _cell_params('torch')
-  k = np.asarray(v['edge0_conv3x3'])  # fan_in = 9 * 16
+  k = np.asarray(v['edge0_conv3x3_kernel'])  # fan_in = 9 * 16
   bound = 1 / np.sqrt(9 * 16)
   assert np.abs(k).max() <= bound
   assert abs(k.var() - bound**2 / 3) < 0.15 * bound**2 / 3
   np.testing.assert_array_equal(np.asarray(v['edge0_bn3x3_scale']), 1.0)
-  kh = np.asarray(_cell_params('he_normal')['edge0_conv3x3'])
-  # He normal, fan-out mode: std sqrt(2 / (9 * 16)) (truncated normal)
+  kh = np.asarray(_cell_params('he_normal')['edge0_conv3x3_kernel'])
+  # He normal, fan-out mode: std sqrt(2 / (9 * 16))
   assert abs(kh.std() / np.sqrt(2 / (9 * 16)) - 1) < 0.15
 
 
@@ -82,5 +83,16 @@ def test_tap_sees_nothing_by_default(tiny_images):
   ops = spec.parse(CELLS[0])
   v = jax.jit(net.init)(jax.random.PRNGKey(0), tiny_images, ops)
   logits, acc = jax.jit(net.apply)(v, tiny_images, ops)
-  assert logits.shape == (6, 1) and acc == ()
-  assert jnn.NO_TAP.update((), tiny_images) == ()
+  assert logits.shape == (6, 10) and acc == ()
+  assert jnn.NO_TAP.relu((), tiny_images) == ()
+
+
+def test_kernels_of_ops_not_chosen_are_zero():
+  """Every edge owns both convolutions; only the chosen one is drawn."""
+  v = _cell_params('torch')
+  ops = spec.parse(CELLS[0])
+  for e in range(6):
+    assert np.asarray(v[f'edge{e}_conv1x1_kernel']).any() == (
+        ops[e] == spec.CONV1)
+    assert np.asarray(v[f'edge{e}_conv3x3_kernel']).any() == (
+        ops[e] == spec.CONV3)

@@ -1,0 +1,216 @@
+"""The one typed description of a run.
+
+Every option is a field of :class:`RunConfig`, with its default, help text
+and allowed values beside it. :func:`define_flags` turns the fields into absl
+flags (``run.py`` has no flag of its own), :func:`from_flags` reads them back
+into one object, ``config.json`` records that object, and the library reads
+nothing else: adding an option is adding one field here.
+
+Defaults that depend on the search algorithm (TE-NAS's Kaiming init and NTK
+batch of 32) are fields left ``None``; :meth:`RunConfig.resolve` fills them
+from :data:`jaxnas.search.ALGORITHM_DEFAULTS` or the general defaults, and
+``config.json`` shows the resolved values and where they came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from typing import Any
+
+MODES = ('quickstart', 'score', 'search', 'correlate', 'describe',
+         'enumerate')
+SPACES = ('nb201', 'nb101')
+ALGORITHMS = ('naswot', 'random', 're', 'area', 'reinforce', 'tenas')
+WEIGHT_INITS = ('torch', 'he_normal', 'he_normal_fan_in', 'gaussian')
+NORMS = ('cifar10', 'cifar100', 'imagenet16-120', 'none')
+# Used when neither the flag nor the algorithm sets them.
+GENERAL_DEFAULTS = types.MappingProxyType({'weight_init': 'torch',
+                                          'batch_size': 128})
+
+
+def option(default: Any, help_text: str, choices: tuple[str, ...] | None = None,
+           flag: bool = True) -> Any:
+  """A config field: its default, its help, its allowed values, and whether
+  it is a command-line flag (derived fields are not)."""
+  return dataclasses.field(default=default, metadata={
+      'help': help_text, 'choices': choices, 'flag': flag})
+
+
+def _flag_fields() -> list[dataclasses.Field]:
+  return [f for f in dataclasses.fields(RunConfig) if f.metadata['flag']]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+  """Everything a run needs (see each field's help, or ``--helpfull``)."""
+  # --- what to run ---------------------------------------------------------
+  mode: str = option('quickstart', 'What to run.', MODES)
+  space: str = option('nb201', 'Search space.', SPACES)
+  output: str = option('out', 'Output directory.')
+  store: str | None = option(None, 'SQLite results store (default '
+                             'OUTPUT/store.sqlite).')
+  seed: int = option(0, 'Seed of initialisations and sampling.')
+  progress_seconds: float = option(10.0, 'Seconds between progress lines on '
+                                   'long runs.')
+  # --- the space -----------------------------------------------------------
+  channels: int | None = option(None, 'Network width C (space default: NB201 '
+                                '16, NB101 stem 128).')
+  cells_per_stage: int | None = option(None, 'Cells per stage N (space '
+                                       'default: NB201 5, NB101 3).')
+  max_vertices: int = option(7, 'NB101 enumeration: largest cell (2..7).')
+  # --- architectures -------------------------------------------------------
+  archs: str | None = option(None, 'File with one architecture a line.')
+  sample: int | None = option(None, 'N random cells (0: all cells; with '
+                              '--benchmark, cells it covers).')
+  arch_order: str = option('given', 'Order of scoring (random: a seeded '
+                           'permutation, so a partial run is a uniform '
+                           'sample).', ('given', 'random'))
+  # --- data ----------------------------------------------------------------
+  data: str | None = option(None, 'cifar10 (the default), cifar100, '
+                            'imagenet16-120 (tfds), npz:PATH, or synthetic. '
+                            'Unset, the quickstart falls back to synthetic '
+                            'noise when CIFAR-10 cannot be had.')
+  data_dir: str | None = option(None, 'tfds data directory.')
+  norm: str | None = option(None, "Normalisation constants (default: the "
+                            "dataset's; CIFAR-10's for npz and synthetic).",
+                            NORMS)
+  batch_size: int | None = option(None, 'Images per scoring batch (default '
+                                  '128; the algorithm may set its own, e.g. '
+                                  'tenas 32). Proxies with a batch of their '
+                                  'own take its first images.')
+  shuffle: bool = option(False, 'Seeded random images instead of the first '
+                         'batch_size.')
+  num_classes: int | None = option(None, "Head size (default: the data's "
+                                   'classes, 10 / 100 / 120).')
+  # --- proxies -------------------------------------------------------------
+  proxies: tuple[str, ...] = option(('naswot',), 'Proxies to compute, e.g. '
+                                    'naswot,synflow,snip.')
+  proxy_options: tuple[str, ...] = option((), 'Proxy options as PROXY.OPTION'
+                                          '=VALUE, e.g. ntk_cond.batch_size'
+                                          '=72.')
+  inits: int = option(1, 'Initialisations per architecture (one compiled '
+                      'call); scores report mean, std and each.')
+  init_chunk: int = option(1, 'Inits vmapped together per step of the map '
+                           'over inits.')
+  weight_init: str | None = option(None, 'Weight initialisation (default '
+                                   'torch = PyTorch default, the NASWOT '
+                                   'reference; tenas: he_normal).',
+                                   WEIGHT_INITS)
+  score_table: str | None = option(None, 'csv:PATH of precomputed scores '
+                                   '(columns arch and one per proxy) used '
+                                   'instead of computing.')
+  # --- devices -------------------------------------------------------------
+  cpu_devices: int = option(2, 'Split the host CPU into this many XLA '
+                            'devices (before JAX starts); 2 was fastest on '
+                            'a 2-core machine; 1 turns it off.')
+  devices: int | None = option(None, 'Local devices to use (default: all).')
+  compilation_cache: str = option(
+      os.environ.get('JAXNAS_COMPILATION_CACHE',
+                     os.path.join('~', '.cache', 'jaxnas', 'xla')),
+      'Persistent XLA compilation cache directory (empty: off).')
+  # --- ground truth --------------------------------------------------------
+  benchmark: str | None = option(None, 'csv:PATH ground-truth table.')
+  metric: str = option('cifar10_test', 'Benchmark column(s) to report '
+                       '(comma-separated).')
+  search_metric: str = option('cifar10_valid', 'Benchmark column that '
+                              'benchmark-driven searches optimise.')
+  # --- searches ------------------------------------------------------------
+  algorithm: str = option('naswot', 'Search: naswot (best proxy score of N '
+                          'samples), tenas (prune the NB201 supernet), or a '
+                          'benchmark-driven search with a budget of N '
+                          'lookups (random, re, area, reinforce).',
+                          ALGORITHMS)
+  n_samples: int = option(100, 'Cells sampled per run (naswot), or the '
+                          'lookup budget (benchmark-driven searches).')
+  runs: int = option(10, 'Independent search runs.')
+  dedup: bool = option(True, 'Benchmark searches: a cell isomorphic to one '
+                       'already looked up costs no budget.')
+  population: int = option(10, 'Regularised evolution population.')
+  tournament: int = option(3, 'Regularised evolution tournament size (AREA '
+                           'too).')
+  area_m: int = option(20, 'AREA: random cells scored by the proxy.')
+  area_keep: int = option(10, 'AREA: best-scored cells that seed RE.')
+  lr: float = option(0.5, 'REINFORCE learning rate.')
+  tenas_repeats: int = option(3, 'TE-NAS: repeats (inits and batches) '
+                              'averaged per pruning candidate.')
+  tenas_precision: int = option(3, 'TE-NAS: decimals the relative changes '
+                                'dK, dR are rounded to.')
+
+  # --- derived (not flags) -------------------------------------------------
+  defaults_from: tuple[str, ...] = option(
+      (), 'Fields resolve() filled, as "field=value (source)".', flag=False)
+
+  def resolve(self) -> 'RunConfig':
+    """The config with algorithm-dependent defaults filled in (and said in
+    ``defaults_from``)."""
+    from jaxnas.search import ALGORITHM_DEFAULTS  # pylint: disable=g-import-not-at-top
+    algorithm = (ALGORITHM_DEFAULTS.get(self.algorithm, {})
+                 if self.mode == 'search' else {})
+    filled, said = {}, list(self.defaults_from)
+    for name, default in GENERAL_DEFAULTS.items():
+      if getattr(self, name) is None:
+        filled[name] = algorithm.get(name, default)
+        source = (f'algorithm {self.algorithm}' if name in algorithm else
+                  'general default')
+        said.append(f'{name}={filled[name]} ({source})')
+    return dataclasses.replace(self, defaults_from=tuple(said), **filled)
+
+  def proxy_option_dict(self) -> dict[str, dict[str, Any]]:
+    from jaxnas.proxies import parse_options  # pylint: disable=g-import-not-at-top
+    return parse_options(self.proxy_options)
+
+  def to_json(self) -> dict[str, Any]:
+    return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple)
+                     else v) for f in dataclasses.fields(self)}
+
+
+# ---------------------------------------------------------------------------
+# Flags.
+
+
+def _kind(field: dataclasses.Field) -> tuple[str, bool]:
+  """('str' | 'int' | 'float' | 'bool' | 'list', optional) of a field."""
+  hint = typing.get_type_hints(RunConfig)[field.name]
+  base, optional = hint, False
+  if isinstance(hint, types.UnionType) or typing.get_origin(hint) is (
+      typing.Union):
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next(a for a in args if a is not type(None))
+  if typing.get_origin(base) is tuple:
+    return 'list', optional
+  return {str: 'str', int: 'int', float: 'float', bool: 'bool'}[base], optional
+
+
+def define_flags(flag_values=None) -> Any:
+  """Defines one absl flag per :class:`RunConfig` field; returns the flag
+  values object."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  fv = flags.FLAGS if flag_values is None else flag_values
+  for f in _flag_fields():
+    kind, _ = _kind(f)
+    help_text, choices = f.metadata['help'], f.metadata['choices']
+    if choices is not None:
+      flags.DEFINE_enum(f.name, f.default, list(choices), help_text,
+                        flag_values=fv)
+    elif kind == 'list':
+      flags.DEFINE_list(f.name, list(f.default), help_text, flag_values=fv)
+    else:
+      define = {'str': flags.DEFINE_string, 'int': flags.DEFINE_integer,
+                'float': flags.DEFINE_float, 'bool': flags.DEFINE_bool}[kind]
+      define(f.name, f.default, help_text, flag_values=fv)
+  return fv
+
+
+def from_flags(flag_values=None) -> RunConfig:
+  """The :class:`RunConfig` of parsed flags (unresolved)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  fv = flags.FLAGS if flag_values is None else flag_values
+  values = {}
+  for f in _flag_fields():
+    value = fv[f.name].value
+    values[f.name] = tuple(value) if _kind(f)[0] == 'list' else value
+  return RunConfig(**values)

@@ -1,0 +1,11 @@
+import numpy as np
+import pytest
+
+from tests.proxies.conftest import get
+
+
+def test_signed_sum_of_gradient_times_weight(suite, loss_grads):
+  for name, case in suite.items():
+    params, grads = loss_grads[name]
+    want = sum(np.sum(g * get(params, p)) for p, g in grads.items())
+    assert case.values['plain'] == pytest.approx(want, rel=1e-3, abs=1e-7)
