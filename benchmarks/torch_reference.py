@@ -148,11 +148,15 @@ class TinyNetwork(nn.Module):
     self.global_pooling = nn.AdaptiveAvgPool2d(1)
     self.classifier = nn.Linear(c_prev, num_classes)
 
-  def forward(self, x):
+  def forward_before_global_avg_pool(self, x):
+    """Features entering the global pooling: after the head BN + ReLU."""
     x = self.stem(x)
     for cell in self.cells:
       x = cell(x)
-    x = self.lastact(x)
+    return self.lastact(x)
+
+  def forward(self, x):
+    x = self.forward_before_global_avg_pool(x)
     x = self.global_pooling(x).flatten(1)
     return self.classifier(x)
 
