@@ -289,17 +289,28 @@ class NetOptions:
       ``while`` loop ~2x slower (measured: NB201, batch 64, one gradient
       1.18 s unrolled vs 2.14 s), at ~2.5x the compile time; worth it for
       programs that differentiate, not for forward-only ones.
+    forward_mode: the network is differentiated in forward mode (``jvp``):
+      plain convolutions, whose JVP rule is ordinary convolutions, instead
+      of :func:`conv`'s custom-VJP ones (which have no forward-mode rule).
   """
   weight_init: str = 'torch'
   bn: bool = True
   tap: Tap = NO_TAP
   unroll: bool = False
+  forward_mode: bool = False
 
   def __post_init__(self):
     _rule(self.weight_init)
 
   def listens(self, hook: str) -> bool:
     return hook in self.tap.hooks
+
+  def conv(self, x: Array, kernel: Array, stride: int = 1,
+           padding: int | str = 'SAME') -> Array:
+    """:func:`conv`, or the plain convolution in forward mode."""
+    if self.forward_mode:
+      return _lax_conv(x, kernel, stride, padding)
+    return conv(x, kernel, stride, padding)
 
 
 # --------------------------------------------------------------------------
@@ -476,7 +487,7 @@ class ConvBN(nn.Module):
                         (k, k, x.shape[-1], self.features))
     scale = self.param('scale', ones, (self.features,))
     bias = self.param('bias', zeros, (self.features,))
-    y = conv(x, kernel, self.stride, k // 2)
+    y = self.opts.conv(x, kernel, self.stride, k // 2)
     y = apply_gate(y, gate(self, 'kernel', x.shape[0], self.features))
     return batch_norm(y, scale, bias, self.opts, acc)
 

@@ -5,7 +5,7 @@
 
 Takes the first --cells cells (in a seeded random order) of the reference
 table's graph-carrying rows, preferring distinct topologies (adjacency
-matrices), scores them with NASWOT through engine.Scorer (the same path
+matrices), scores them with NASWOT through engine.Engine (the same path
 run.py uses) and counts XLA backend compilations with a jax.monitoring
 listener, after the first cell and after all of them, plus the scorer's own
 trace count. Writes compile_count.json beside this script. The persistent
@@ -34,15 +34,13 @@ def main() -> int:
   parser.add_argument('--output', default=os.path.join(HERE,
                                                        'compile_count.json'))
   args = parser.parse_args()
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-  if args.devices > 1:
-    os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
-                               ' --xla_force_host_platform_device_count='
-                               f'{args.devices}')
   sys.path.insert(0, ROOT)
+  from jaxnas import runtime  # pylint: disable=g-import-not-at-top
+  runtime.setup(cpu_devices=args.devices, compilation_cache='')
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jaxnas import data, engine  # pylint: disable=g-import-not-at-top
+  from jaxnas.cli import common  # pylint: disable=g-import-not-at-top
   from jaxnas.proxies import get_proxy  # pylint: disable=g-import-not-at-top
   from jaxnas.spaces import get_space  # pylint: disable=g-import-not-at-top
 
@@ -67,8 +65,8 @@ def main() -> int:
   distinct = len({c.matrix_digits for c in chosen})
   with np.load(os.path.join(args.data, 'cifar10_sample.npz')) as f:
     images = data.normalize(f['images'][:args.batch_size])
-  scorer = engine.Scorer(space, get_proxy('naswot'), weight_init='he_normal',
-                         devices=args.devices)
+  scorer = engine.Engine(space, [get_proxy('naswot')],
+                         weight_init='he_normal', devices=args.devices)
   key = jax.random.PRNGKey(0)
   t0 = time.perf_counter()
   first = list(scorer.score(key, chosen[:args.devices], images))
@@ -82,10 +80,11 @@ def main() -> int:
       'devices': args.devices,
       'xla_compiles_after_first_cell': after_first,
       'xla_compiles_after_all': len(compiles),
-      'scorer_traces': scorer.traces,
+      'engine_compilations': scorer.compilations,
+      'git_revision': common.git_revision(),
       'scorer_compile_seconds': round(scorer.compile_seconds, 1),
       'seconds_total': round(seconds, 1),
-      'scores_defined': sum(r.mean is not None for r in results),
+      'scores_defined': sum(r['naswot'].mean is not None for r in results),
       'jax': jax.__version__,
   }
   print(json.dumps(out, indent=2))

@@ -195,6 +195,13 @@ class Context:
                      images)[1]
     return acc[self._taps.taps.index(tap)]
 
+  def apply_forward_mode(self, variables: PyTree, images: Array) -> Array:
+    """The logits of this network built for forward-mode differentiation
+    (``jax.jvp``; see ``NetOptions.forward_mode``), no tap."""
+    net = self.network.clone(opts=dataclasses.replace(
+        self.network.opts, forward_mode=True, tap=jnn.NO_TAP))
+    return net.apply(variables, images, self.arch)[0]
+
   def init(self, key: Array) -> PyTree:
     """Fresh ``{'params'}`` of this group's network under ``key``."""
     return init_variables(self.network, key, self.images, self.arch)

@@ -2,7 +2,13 @@
 batch (held fixed) and Hg the Hessian-vector product d(g . dL/dW)/dW over
 the conv / dense weights, score = sum(-W * Hg), signed. L is the mean
 cross-entropy with real labels; BatchNorm parameters are held fixed, as
-NASLib differentiates the conv / linear weights only."""
+NASLib differentiates the conv / linear weights only.
+
+W . Hg is the mixed second directional derivative d^2/ds dt of
+L(W + s W + t g) at 0 (kernel directions only), computed here exactly in
+forward mode (a ``jvp`` of a ``jvp``): about four forward passes, no
+backward pass, against reverse over reverse (NASLib's ``create_graph``),
+which XLA:CPU ran ~5x slower and compiled for minutes longer."""
 
 from __future__ import annotations
 
@@ -13,27 +19,24 @@ from jaxnas import nn as jnn
 from jaxnas.proxies import base
 
 
-def _dot(a, b) -> jax.Array:
-  return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a),
-                                             jax.tree.leaves(b)))
-
-
 def make() -> base.Proxy:
 
   def device(ctx):
     grads, _ = ctx.loss_grads()
-    # The tangent is g on the kernels and 0 elsewhere, so the kernel part of
-    # H t is H_ww g_w, the product over the weights alone.
-    tangent = jnn.only_kernels(grads)
+    g = jnn.only_kernels(grads)
+    w = jnn.only_kernels(ctx.params)
 
-    def loss(params):
-      return base.cross_entropy(ctx.apply({'params': params}, ctx.images)[0],
-                                ctx.labels)
+    def loss(s, t):
+      params = jax.tree.map(lambda p, a, b: p + s * a + t * b, ctx.params,
+                            w, g)
+      logits = ctx.apply_forward_mode({'params': params}, ctx.images)
+      return base.cross_entropy(logits, ctx.labels)
 
-    # H t by reverse over reverse, as NASLib's create_graph does (the
-    # convolutions' custom backward pass has no forward-mode rule).
-    hg = jax.grad(lambda p: _dot(jax.grad(loss)(p), tangent))(ctx.params)
-    return jnn.layer_sum(lambda w, h: -jnp.sum(w * h), ctx.params, hg)
+    def along_g(s):
+      return jax.jvp(lambda t: loss(s, t), (jnp.float32(0),),
+                     (jnp.float32(1),))[1]
+
+    return -jax.jvp(along_g, (jnp.float32(0),), (jnp.float32(1),))[1]
 
   return base.Proxy('grasp', host=base.finite('grasp'), device=device,
-                    needs=base.Needs(grads=True, backward=True))
+                    needs=base.Needs(grads=True))

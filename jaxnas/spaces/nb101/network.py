@@ -141,7 +141,7 @@ class Cell(nn.Module):
 
     def conv_bn_relu(h, acc, p, mask):
       kernel, scale, bias, gate = p
-      y = jnn.apply_gate(jnn.conv(h, kernel, 1, kernel.shape[0] // 2), gate)
+      y = jnn.apply_gate(opts.conv(h, kernel, 1, kernel.shape[0] // 2), gate)
       y, acc = jnn.batch_norm(y, scale, bias, opts, acc)
       acc = tap.relu(acc, y, 1, mask)
       y = jax.nn.relu(y)

@@ -130,7 +130,7 @@ def _edge(op: Array, x: Array, relu_x: Array, partial: Array | None,
     return out(x, acc)
 
   def conv(r, acc, kernel, gate, scale, bias, padding):
-    y = jnn.apply_gate(jnn.conv(r, kernel, 1, padding), gate)
+    y = jnn.apply_gate(opts.conv(r, kernel, 1, padding), gate)
     y, acc = jnn.batch_norm(y, scale, bias, opts, acc)
     return out(y, acc)
 
@@ -167,7 +167,7 @@ class ResidualBlock(nn.Module):
     kernel = self.param('shortcut_kernel',
                         jnn.get_init(self.opts.weight_init),
                         (1, 1, x.shape[-1], self.features))
-    s = jnn.apply_gate(jnn.conv(s, kernel, 1, 0),
+    s = jnn.apply_gate(self.opts.conv(s, kernel, 1, 0),
                        jnn.gate(self, 'shortcut_kernel', x.shape[0],
                                 self.features))
     y = h + s

@@ -152,9 +152,9 @@ def _mixed_edge(w: Array, x: Array, relu_x: Array, p: dict,
   its zero weight gives exact zeros and zero gradients; its ReLU is not
   reported to the tap (the counts come from the mask).
   """
-  conv1, _, _ = network.bn_no_tap(jnn.conv(relu_x, p['k1'], 1, 0), p['s1'],
+  conv1, _, _ = network.bn_no_tap(opts.conv(relu_x, p['k1'], 1, 0), p['s1'],
                                   p['b1'], opts)
-  conv3, _, _ = network.bn_no_tap(jnn.conv(relu_x, p['k3'], 1, 1), p['s3'],
+  conv3, _, _ = network.bn_no_tap(opts.conv(relu_x, p['k3'], 1, 1), p['s3'],
                                   p['b3'], opts)
   # 'none' adds zeros.
   return (w[spec.SKIP] * x + w[spec.CONV1] * conv1 + w[spec.CONV3] * conv3 +
