@@ -79,9 +79,11 @@ def main() -> int:
       f'{rand["std"]:.2f} | 90.38 +- 5.51 (test) |', '',
       f'{corr.get("n_dropped", 0)} scored cell(s) without a defined score '
       '(singular K) are left out of the correlation. The reference table '
-      'has the mean validation accuracy at 108 epochs (`val_acc_108`), not '
+      'has the validation accuracy at 108 epochs of one training run '
+      '(`val_acc_108`: one of NB101\'s three repeats, not their mean), not '
       'the test accuracy the paper reports for searches; the two differ by '
-      'about a point in NB101, so compare gaps to the random baseline.', '']
+      'about a point in NB101, so compare gaps to the random baseline. '
+      '+- is the sample standard deviation over runs.', '']
   count_path = os.path.join(HERE, 'compile_count.json')
   if os.path.exists(count_path):
     with open(count_path) as f:
@@ -89,11 +91,13 @@ def main() -> int:
     lines += [
         f'Compilations (`compile_count.py`): scoring {cc["cells"]} cells '
         f'with {cc["distinct_topologies"]} distinct topologies took '
-        f'{cc["scorer_traces"]} trace and {cc["xla_compiles_after_first_cell"]}'
+        f'{cc["engine_compilations"]} program and '
+        f'{cc["xla_compiles_after_first_cell"]}'
         f' XLA compilations after the first cell, '
         f'{cc["xla_compiles_after_all"]} after all of them '
         f'({cc["scorer_compile_seconds"]:.0f} s of compilation, '
-        f'{cc["seconds_total"]:.0f} s in all, {cc["devices"]} device).', '']
+        f'{cc["seconds_total"]:.0f} s in all, {cc["devices"]} device; git '
+        f'revision {cc["git_revision"]}).', '']
   with open(os.path.join(HERE, 'RESULTS.md'), 'w') as f:
     f.write('\n'.join(lines))
   print('\n'.join(lines))

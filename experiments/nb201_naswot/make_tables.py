@@ -115,7 +115,7 @@ def main() -> int:
             '| metric | n | Kendall tau | Spearman |', '|---|---|---|---|']
   lines += tau_with_undefined_lowest()
   lines += ['',
-            '## Search (Algorithm 1), 500 runs, mean +- std of the chosen '
+            '## Search (Algorithm 1), 500 runs, mean +- sample sd of the chosen '
             'cells', '',
             '| N | ' + ' | '.join(METRICS) + ' | mean search s (scoring) |',
             '|---|' + '---|' * (len(METRICS) + 1)]

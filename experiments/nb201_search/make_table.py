@@ -23,6 +23,7 @@ Flags: --data (default $JAXNAS_REFERENCE_DATA or ../shared/data), --runs,
 
 import argparse
 import csv
+import json
 import os
 import sys
 import time
@@ -88,6 +89,10 @@ def main() -> int:
   parser.add_argument('--budgets', default='25,50,100,300')
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--output', default=os.path.join(HERE, 'RESULTS.md'))
+  parser.add_argument('--runs_output', default=os.path.join(HERE,
+                                                            'runs.jsonl'),
+                      help='every run: its chosen cell and accuracies at '
+                      'each budget (the table is made from these)')
   args = parser.parse_args()
   budgets = [int(b) for b in args.budgets.split(',')]
   top = max(budgets)
@@ -123,7 +128,8 @@ def main() -> int:
       'Made by `python experiments/nb201_search/make_table.py` '
       f'(runs={args.runs}, budgets={args.budgets}, seed={args.seed}). Each '
       'search optimises `cifar10_valid` with a budget of trained-cell '
-      'lookups; mean +- std over runs of the chosen cell. AREA uses '
+      'lookups; mean +- sample sd over runs of the chosen cell (every run: '
+      '`runs.jsonl`). AREA uses '
       "jaxnas's NASWOT score of every cell (experiments/nb201_naswot). "
       f'Best cell of the table: valid {valid[best]:.2f}, its test '
       f'{test[best]:.2f}.', '',
@@ -135,11 +141,24 @@ def main() -> int:
       'repeats | seconds (all runs) |',
       '|---|---|---|---|---|---|---|']
   valid_at = {}  # (name, dedup, budget) -> chosen cells' cifar10_valid
+  runs_file = open(args.runs_output, 'w')
   for name, run in algos.items():
     for dedup in (True, False):
       t0 = time.perf_counter()
       results = run(dedup=dedup)
       secs = time.perf_counter() - t0
+      for i, r in enumerate(results):
+        at = {}
+        for b in budgets:
+          arch = r.best_arch_at(b)
+          at[str(b)] = {'arch': None if arch is None else spec.format(arch),
+                        'cifar10_valid': r.best_at(b),
+                        'cifar10_test': None if arch is None else
+                        test_of(arch)}
+        runs_file.write(json.dumps({'algorithm': name, 'dedup': dedup,
+                                    'run': i, 'queries': r.queries,
+                                    'reused': r.reused, 'at_budget': at})
+                        + '\n')
       for b in budgets:
         valid_at[name, dedup, b] = np.array([r.best_at(b) for r in results])
       vs = ev.summarize(results, budgets)
@@ -177,9 +196,10 @@ def main() -> int:
       'epochs; here the budget is a number of lookups and the searched value '
       'is the final `cifar10_valid`, so compare orderings and gaps rather '
       'than absolute values. The papers do not deduplicate isomorphic cells.']
+  runs_file.close()
   with open(args.output, 'w') as f:
     f.write('\n'.join(lines) + '\n')
-  print(f'wrote {args.output}')
+  print(f'wrote {args.output} and {args.runs_output}')
   return 0
 
 

@@ -11,8 +11,8 @@ Wang, ICLR 2021):
 * Kendall tau vs accuracy of kappa (ntk_cond), R (linear_regions) and their
   rank sum: rank of kappa ascending + rank of R descending (scipy average
   ranks), so a low sum is a good cell and the paper's tau is negative.
-* The 4-seed search: mean +- std of the chosen cells' accuracies and the
-  search time (wall seconds of measurement, compilation excluded).
+* The 4-seed search: mean +- sample sd of the chosen cells' accuracies and
+  the search time (wall seconds of measurement, compilation excluded).
 """
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ def read_jsonl(path: str) -> list[dict]:
 
 
 def correlation_rows(table, where: str) -> tuple[list[str], int]:
+  """Kendall tau per score and metric. The headline leaves out cells whose
+  kappa is undefined (noted: singular NTK or no positive eigenvalue, set to
+  the reference's 1e5), as every RESULTS file of this repository does for
+  undefined scores; the alternative row keeps them at 1e5 (the reference's
+  own treatment)."""
   recs = {r['arch']: r for r in read_jsonl(
       os.path.join(where, 'correlation', 'scores.jsonl'))}
   recs = [r for r in recs.values()
@@ -54,42 +59,55 @@ def correlation_rows(table, where: str) -> tuple[list[str], int]:
           r.get('linear_regions') is not None]
   if len(recs) < 3:
     return [f'(correlation: {len(recs)} cells scored so far)'], len(recs)
-  kappa = np.array([r['ntk_cond'] for r in recs])
-  regions = np.array([r['linear_regions'] for r in recs])
-  scores = {'ntk_cond': kappa, 'linear_regions': regions,
-            'rank_sum': stats.rankdata(kappa) + stats.rankdata(-regions)}
-  capped = int(np.sum(kappa >= 1e5))
-  lines = ['| score | paper tau (C10) | ' + ' | '.join(
+  undefined = np.array(['ntk_cond' in (r.get('notes') or {}) or
+                        'ntk_cond:' in (r.get('note') or '') for r in recs])
+  lines = ['| score | cells | paper tau (C10) | ' + ' | '.join(
       f'tau {m}' for m in METRICS) + ' |',
-           '|---|---|' + '---|' * len(METRICS)]
-  for name, values in scores.items():
-    cells = []
-    for m in METRICS:
-      acc = np.array([np.nan if (v := table.value(r['arch'], m)) is None
-                      else v for r in recs])
-      ok = np.isfinite(acc)
-      cells.append(f'{stats.kendalltau(values[ok], acc[ok]).statistic:.3f}')
-    lines.append(f'| {name} | {PAPER_TAU[name]:+.2f} | ' + ' | '.join(cells)
-                 + ' |')
+           '|---|---|---|' + '---|' * len(METRICS)]
+  for keep_undefined in (False, True):
+    sub = [r for r, u in zip(recs, undefined) if keep_undefined or not u]
+    kappa = np.array([r['ntk_cond'] for r in sub])
+    regions = np.array([r['linear_regions'] for r in sub])
+    scores = {'ntk_cond': kappa, 'linear_regions': regions,
+              'rank_sum': stats.rankdata(kappa) + stats.rankdata(-regions)}
+    which = 'all, undefined kappa = 1e5' if keep_undefined else 'defined'
+    for name, values in scores.items():
+      cells = []
+      for m in METRICS:
+        acc = np.array([np.nan if (v := table.value(r['arch'], m)) is None
+                        else v for r in sub])
+        ok = np.isfinite(acc)
+        cells.append(
+            f'{stats.kendalltau(values[ok], acc[ok]).statistic:.3f}')
+      lines.append(f'| {name} | {which} ({len(sub)}) | '
+                   f'{PAPER_TAU[name]:+.2f} | ' + ' | '.join(cells) + ' |')
   seconds = np.array([r['seconds'] for r in recs])
-  lines += ['', f'{len(recs)} cells; kappa at the 1e5 cap (undefined or '
-            f'singular NTK, see BUILD_NOTES) for {capped}; '
+  lines += ['', f'{len(recs)} cells; kappa undefined (singular NTK or no '
+            f'weight gradient reaching the output, see BUILD_NOTES) for '
+            f'{int(undefined.sum())}: the headline rows leave them out, the '
+            f'rows below keep them at the reference\'s 1e5; '
             f'{np.mean(seconds):.1f} s per cell (both proxies, mean).']
   return lines, len(recs)
+
+
+def _sd(values: np.ndarray) -> float:
+  """Sample standard deviation (0 for one value)."""
+  return float(values.std(ddof=1)) if values.size > 1 else 0.0
 
 
 def search_rows(where: str) -> list[str]:
   runs = read_jsonl(os.path.join(where, 'search_cifar10', 'search.jsonl'))
   if not runs:
     return ['(search: no finished run yet)']
-  lines = ['| metric | paper | jaxnas (n runs) |', '|---|---|---|']
+  lines = ['| metric | paper | jaxnas, mean +- sample sd (n runs) |',
+           '|---|---|---|']
   for m in METRICS:
     accs = [r.get(m, r['accuracy'] if r['metric'] == m else None)
             for r in runs]
     accs = np.array([a for a in accs if a is not None])
     paper = PAPER_SEARCH.get(m)
     ptxt = f'{paper[0]:.2f} +- {paper[1]:.2f}' if paper else '-'
-    ours = (f'{accs.mean():.2f} +- {accs.std():.2f} ({accs.size})'
+    ours = (f'{accs.mean():.2f} +- {_sd(accs):.2f} ({accs.size})'
             if accs.size else '-')
     lines.append(f'| {m} | {ptxt} | {ours} |')
   lines += ['', 'All rows are the cells searched on CIFAR-10 images; the '
@@ -98,7 +116,7 @@ def search_rows(where: str) -> list[str]:
             'and `search_imagenet16.flags` run those searches where the '
             'tfds datasets are prepared.']
   secs = np.array([r['seconds'] for r in runs])
-  lines += ['', f'Search time: {secs.mean():.0f} +- {secs.std():.0f} s per '
+  lines += ['', f'Search time: {secs.mean():.0f} +- {_sd(secs):.0f} s per '
             f'search (CPU wall, compilation excluded; paper '
             f'{PAPER_SECONDS} GPU-s). Cells: ' + ', '.join(
                 f'`{r["arch"]}`' for r in runs)]
@@ -114,12 +132,13 @@ def inits_rows(where: str) -> list[str]:
     res = json.load(f)
   lines = ['## Many inits of one cell in one compiled call', '',
            f'`python experiments/tenas/inits64.py`: {res["inits"]} Kaiming '
-           f'inits per call ({res["unroll"]} per lax.map step), NTK batch '
-           f'{res["batch_size"]}, one device; {res["scorer_traces"]} trace, '
+           f'inits per call (unrolled), NTK batch {res["batch_size"]}, one '
+           f'device; {res["engine_compilations"]} program, '
            f'{res["xla_compiles_total"]} XLA compilations in all '
-           f'({res["compile_seconds"]:.0f} s compiling).', '',
-           '| cell | call s | compiles in call | kappa mean +- std | '
-           'R mean +- std |', '|---|---|---|---|---|']
+           f'({res["compile_seconds"]:.0f} s compiling), at git revision '
+           f'{res["git_revision"]}.', '',
+           '| cell | call s | compiles in call | kappa mean +- sd | '
+           'R mean +- sd |', '|---|---|---|---|---|']
   for c in res['cells']:
     k, r = c['kappa'], c['regions']
     arch = c['arch'].replace('|', '\\|')  # a pipe would end the cell

@@ -376,7 +376,8 @@ def summarize(results: Sequence[SearchResult], budgets: Sequence[int],
       default: the searched value itself.
 
   Returns:
-    {budget: (mean, std (ddof=0), number of runs with a value)}.
+    {budget: (mean, sample std (ddof=1; 0 for one run), number of runs
+    with a value)}.
   """
   out = {}
   for b in budgets:
@@ -390,6 +391,7 @@ def summarize(results: Sequence[SearchResult], budgets: Sequence[int],
       if v is not None:
         vals.append(float(v))
     arr = np.asarray(vals, dtype=np.float64)
-    out[b] = ((float(arr.mean()), float(arr.std()), len(arr)) if len(arr)
+    sd = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    out[b] = ((float(arr.mean()), sd, len(arr)) if len(arr)
               else (float('nan'), float('nan'), 0))
   return out
