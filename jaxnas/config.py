@@ -107,6 +107,11 @@ class RunConfig:
                             'devices (before JAX starts); 2 was fastest on '
                             'a 2-core machine; 1 turns it off.')
   devices: int | None = option(None, 'Local devices to use (default: all).')
+  init_devices: int | None = option(None, "Devices sharing one "
+                                    "architecture's inits (default: all "
+                                    'of them when --inits is a multiple of '
+                                    'their number, else 1: one architecture '
+                                    'per device).')
   compilation_cache: str = option(
       os.environ.get('JAXNAS_COMPILATION_CACHE',
                      os.path.join('~', '.cache', 'jaxnas', 'xla')),

@@ -135,7 +135,8 @@ class Engine:
     devices: local devices to use (default: all).
     init_devices: devices sharing one architecture's inits (the mesh's
       ``init`` axis; ``devices`` must be a multiple). 1: one architecture
-      per device.
+      per device. None: all of them when ``inits`` is a multiple of their
+      number (no padded inits), else 1.
     balance: with several architectures per call, group architectures of
       similar cost (the space's ``cost_hint``) in one call, since a call
       lasts as long as its slowest architecture; results are then yielded
@@ -147,7 +148,7 @@ class Engine:
   def __init__(self, space, proxies: Sequence[Proxy], inits: int = 1,
                init_chunk: int = 1, weight_init: str = 'torch',
                num_classes: int = 10, devices: int | None = None,
-               init_devices: int = 1, balance: bool = False):
+               init_devices: int | None = 1, balance: bool = False):
     if inits < 1:
       raise ValueError(f'inits must be >= 1, got {inits}')
     names = [p.name for p in proxies]
@@ -163,6 +164,8 @@ class Engine:
     if not 1 <= count <= len(available):
       raise ValueError(f'devices={devices} but {len(available)} local '
                        'device(s) are available')
+    if init_devices is None:
+      init_devices = count if inits % count == 0 else 1
     if init_devices < 1 or count % init_devices:
       raise ValueError(f'init_devices={init_devices} must divide the '
                        f'{count} devices used')

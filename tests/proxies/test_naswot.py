@@ -1,11 +1,19 @@
+import csv
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
+from jaxnas import data as data_lib
 from jaxnas import native
+from jaxnas.engine import Engine
+from jaxnas.proxies import get_proxies
 from jaxnas.proxies import naswot
+from jaxnas.spaces.nb201 import NB201Space
+from tests.conftest import reference_file
 
 # (native, feature_major): the C++ kernel, and both XLA layouts.
 NATIVE = pytest.param(
@@ -106,3 +114,29 @@ def test_singular_kernel_is_none_with_note():
   score, note = naswot.naswot_from_kernel(k)
   assert score is None
   assert 'singular' in note
+
+
+def test_agrees_with_naslib_published_nwot():
+  """External check: jaxnas NASWOT on the benchmark network (C=16, N=5)
+  against NASLib's published ``nwot`` (NAS-Bench-Suite-Zero, CIFAR-10 rows
+  of nb201_zc_naslib_subset.csv; batch of 32 real CIFAR-10 images, another
+  batch and init than NASLib's). The sample is 24 cells evenly spaced in
+  NASLib's nwot rank, so it spans the range the proxy ranks over."""
+  with open(reference_file('nb201_zc_naslib_subset.csv')) as f:
+    rows = [r for r in csv.DictReader(f) if r['dataset'] == 'cifar10'
+            and np.isfinite(float(r['nwot']))]
+  rows.sort(key=lambda r: float(r['nwot']))
+  sample = [rows[i] for i in np.linspace(0, len(rows) - 1, 24).astype(int)]
+  batch = data_lib.load_batch('npz:' + reference_file('cifar10_sample.npz'),
+                              batch_size=32)
+  space = NB201Space()
+  engine = Engine(space, get_proxies(['naswot']),
+                  num_classes=batch.num_classes)
+  archs = [space.parse(r['arch_str']) for r in sample]
+  ours = [s['naswot'].values[0] for s in engine.score(
+      jax.random.key(0), archs, batch.images, batch.labels)]
+  theirs = [float(r['nwot']) for r in sample]
+  rho = stats.spearmanr(ours, theirs).statistic
+  print(f'Spearman(jaxnas naswot, NASLib nwot) over {len(sample)} cells: '
+        f'{rho:.4f}')
+  assert rho >= 0.98, f'Spearman(jaxnas naswot, NASLib nwot) = {rho:.3f}'
