@@ -8,7 +8,7 @@ import pytest
 from jaxnas import engine
 from jaxnas import nn as jnn
 from jaxnas.errors import DataError
-from jaxnas.proxies import base, get_proxy
+from jaxnas.proxies import get_proxy
 from jaxnas.proxies import naswot
 from jaxnas.spaces import get_space
 from jaxnas.spaces.nb201 import spec
@@ -146,15 +146,3 @@ def test_undefined_values_are_none_with_a_note(scorer):
   r = res['naswot']
   assert r.values == [None] * 3 and r.mean is None and r.std is None
   assert r.note.startswith('3/3 inits undefined: singular NASWOT kernel')
-
-
-def test_proxy_definitions_are_checked():
-  with pytest.raises(ValueError, match='exactly one of device'):
-    base.Proxy('x')
-  with pytest.raises(ValueError, match='needs a host'):
-    base.Proxy('x', device=lambda ctx: 0)
-  with pytest.raises(ValueError, match='prepare function'):
-    base.Proxy('x', host=base.finite('x'), device=lambda ctx: 0,
-               needs=base.Needs(inputs='prepared'))
-  with pytest.raises(ValueError, match='Needs.inputs'):
-    base.Needs(inputs='mnist')

@@ -5,6 +5,9 @@ import pytest
 
 from tests.cli.conftest import run
 
+# run.py in a subprocess, end to end.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize('args, message', [
     (['--mode=score', '--archs=ARCHS', '--data=synthetic'],

@@ -10,6 +10,9 @@ from scipy import stats
 from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import TINY_FLAGS, benchmark, read_jsonl, run
 
+# run.py in a subprocess, end to end.
+pytestmark = pytest.mark.slow
+
 
 def test_correlate_matches_scipy(tmp_path, npz):
   cells = spec.sample(np.random.default_rng(4), 12)

@@ -2,8 +2,13 @@
 
 import os
 
+import pytest
+
 from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import read_jsonl, run
+
+# run.py in a subprocess, end to end.
+pytestmark = pytest.mark.slow
 
 
 def test_describe(tmp_path):

@@ -3,7 +3,12 @@
 import json
 import os
 
+import pytest
+
 from tests.cli.conftest import read_jsonl, run
+
+# run.py in a subprocess, end to end.
+pytestmark = pytest.mark.slow
 
 
 def test_nb101_enumerate_and_describe(tmp_path):

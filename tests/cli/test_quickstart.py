@@ -3,7 +3,12 @@
 import json
 import os
 
+import pytest
+
 from tests.cli.conftest import TINY_FLAGS, read_jsonl, run
+
+# run.py in a subprocess, end to end.
+pytestmark = pytest.mark.slow
 
 
 def test_quickstart_prints_the_best_cell(tmp_path):

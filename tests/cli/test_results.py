@@ -3,9 +3,13 @@
 import os
 
 import numpy as np
+import pytest
 
 from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import TINY_FLAGS, archs_file, read_jsonl, run
+
+# run.py in a subprocess, end to end.
+pytestmark = pytest.mark.slow
 
 
 def test_scores_jsonl_alone_resumes(tmp_path, npz):

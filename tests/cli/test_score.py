@@ -14,6 +14,9 @@ from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import (ROOT, TINY_FLAGS, archs_file, read_jsonl,
                                 run)
 
+# run.py in a subprocess, end to end.
+pytestmark = pytest.mark.slow
+
 
 def test_score_then_rerun_skips(tmp_path, npz):
   archs = spec.sample(np.random.default_rng(0), 3)

@@ -9,6 +9,9 @@ import pytest
 from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import benchmark, read_jsonl, run, score_table
 
+# run.py in a subprocess, end to end.
+pytestmark = pytest.mark.slow
+
 
 def test_search_from_score_table_picks_run_argmax(tmp_path):
   cells = spec.enumerate_all()

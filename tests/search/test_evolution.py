@@ -222,31 +222,6 @@ def test_summarize_and_best_at():
   assert shifted[30][0] == pytest.approx(mean_best(runs) + 1)
 
 
-def test_reinforce_learns_the_rewarded_op():
-  space = ToySpace()
-  value = lambda a: 40.0 + 10.0 * float(np.sum(np.asarray(a) == GOOD))
-  res = rf.reinforce(rf.nb201_decisions(space), value, 300,
-                     np.random.default_rng(0), dedup=False)
-  p_good = np.array([p[GOOD] for p in res.probs])
-  assert np.all(p_good > 0.35), p_good  # from 0.2 at the start
-  late = np.mean([np.sum(a == GOOD) for a in res.archs[-50:]])
-  early = np.mean([np.sum(a == GOOD) for a in res.archs[:50]])
-  assert late > early + 0.5
-
-
-def test_reinforce_invalid_draws_are_free():
-  space = ToySpace()
-  dec = rf.Decisions(sizes=(OPS,) * EDGES,
-                     decode=lambda c: None if c[0] == 0 else np.array(c),
-                     iso_key=space.iso_key, format=space.format)
-  lookup = Counting(toy_value, tuple)
-  res = rf.reinforce(dec, lookup, 50, np.random.default_rng(1),
-                     invalid_reward=0.0)
-  assert res.queries == 50 == len(lookup.keys)
-  assert all(a[0] != 0 for a in res.archs)
-  assert res.probs[0][0] < 0.2  # punished with reward 0
-
-
 # --------------------------------------------------------------------------
 # Real NB201 table (JAXNAS_REFERENCE_DATA).
 
