@@ -1,5 +1,4 @@
 import csv
-import os
 
 import jax
 import jax.numpy as jnp
