@@ -194,11 +194,17 @@ def main() -> int:
   parser.add_argument('--devices', type=int, default=2)
   parser.add_argument('--threads', type=int, default=2)
   parser.add_argument('--whole_process', action='store_true')
+  parser.add_argument('--compilation_cache', default='',
+                      help='persistent XLA cache directory for the steady '
+                      "state's programs (default: off; e.g. run.py's "
+                      '~/.cache/jaxnas/xla to reuse a program compiled by '
+                      'an experiment; compile seconds are then a load)')
   parser.add_argument('--output', default=None)
   args = parser.parse_args()
   sys.path.insert(0, ROOT)
   from jaxnas import runtime  # pylint: disable=g-import-not-at-top
-  runtime.setup(cpu_devices=args.devices)
+  runtime.setup(cpu_devices=args.devices,
+                compilation_cache=os.path.expanduser(args.compilation_cache))
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jaxnas.cli import common  # pylint: disable=g-import-not-at-top
@@ -213,6 +219,7 @@ def main() -> int:
   import torch  # pylint: disable=g-import-not-at-top
   result = {'command': ' '.join(sys.argv),
             'git_revision': common.git_revision(),
+            'compilation_cache': args.compilation_cache or None,
             'machine': {'python': platform.python_version(),
                         'cpus': os.cpu_count(),
                         'processor': platform.processor()},
