@@ -15,6 +15,9 @@ import pytest
 from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import ROOT, TINY_FLAGS, archs_file, read_jsonl, run
 
+# run.py in subprocesses, end to end (the 'slow' marker of tests/cli).
+pytestmark = pytest.mark.slow
+
 N_ARCHS = 10
 TIMEOUT = 600  # seconds per cluster run; generous for a loaded CI machine
 
