@@ -8,11 +8,14 @@
   python run.py --mode=correlate --proxies=naswot --sample=1000 --data=... \
       --benchmark=csv:PATH --metric=cifar10_test --output=DIR
   python run.py --mode=describe --archs=FILE --output=DIR
+  python run.py --mode=score ... --output=SHARED_DIR \
+      --coordinator=HOST:PORT --num_processes=N --process_id=I   # each I
 
 Every flag is a field of jaxnas.config.RunConfig (``--helpfull`` lists
 them); the logic lives in jaxnas.cli. See README.md.
 """
 
+import dataclasses
 import sys
 
 from absl import app
@@ -28,8 +31,20 @@ def main(argv):
     return 2
   cfg = config.from_flags()
   from jaxnas import runtime  # pylint: disable=g-import-not-at-top
-  runtime.setup(cfg.cpu_devices if cfg.cpu_devices > 1 else None,
-                cfg.compilation_cache)
+  from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
+  try:
+    plan = runtime.plan_cluster(cfg.coordinator, cfg.num_processes,
+                                cfg.process_id)
+    runtime.setup(cfg.cpu_devices if cfg.cpu_devices > 1 else None,
+                  cfg.compilation_cache)
+    cluster = runtime.join(plan)
+  except JaxnasError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  if cluster.several:
+    cfg = dataclasses.replace(cfg, coordinator=cluster.coordinator,
+                              num_processes=cluster.num_processes,
+                              process_id=cluster.process_id)
   from jaxnas import cli  # pylint: disable=g-import-not-at-top
   return cli.main(cfg)
 

@@ -116,6 +116,18 @@ class RunConfig:
       os.environ.get('JAXNAS_COMPILATION_CACHE',
                      os.path.join('~', '.cache', 'jaxnas', 'xla')),
       'Persistent XLA compilation cache directory (empty: off).')
+  # --- several processes (jax.distributed) --------------------------------
+  coordinator: str | None = option(None, 'HOST:PORT of process 0: join a '
+                                   'cluster of --num_processes processes '
+                                   'that score shares of the architectures '
+                                   'into one --output (shared); auto: jax '
+                                   'detects it (e.g. a TPU pod). Unset: '
+                                   'joined automatically in a SLURM (srun) '
+                                   'or Open MPI job of several tasks.')
+  num_processes: int | None = option(None, 'Processes in the cluster (with '
+                                     '--coordinator).')
+  process_id: int | None = option(None, 'This process, in [0, '
+                                  '--num_processes) (with --coordinator).')
   # --- ground truth --------------------------------------------------------
   benchmark: str | None = option(None, 'csv:PATH ground-truth table.')
   metric: str = option('cifar10_test', 'Benchmark column(s) to report '

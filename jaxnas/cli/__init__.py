@@ -32,12 +32,22 @@ MODES: dict[str, Callable[[RunConfig], Any]] = {
     'enumerate': enumerate_mode.run,
 }
 
+# Modes whose scoring several processes (--num_processes) can share.
+MULTI_PROCESS_MODES = ('score', 'correlate')
+
 
 def run(cfg: RunConfig) -> Any:
   """Runs the mode of ``cfg`` (resolving algorithm-dependent defaults)."""
   if cfg.mode not in MODES:
     raise JaxnasError(f'unknown --mode={cfg.mode!r}; available: '
                       f'{", ".join(MODES)}')
+  if (cfg.num_processes or 1) > 1 and (cfg.mode not in MULTI_PROCESS_MODES
+                                      or cfg.score_table):
+    raise JaxnasError(f'--mode={cfg.mode}'
+                      f'{" --score_table" if cfg.score_table else ""}: '
+                      f'runs as one process (--num_processes='
+                      f'{cfg.num_processes}); several processes share the '
+                      f'computing of --mode={"|".join(MULTI_PROCESS_MODES)}')
   cfg = cfg.resolve()
   for said in cfg.defaults_from:
     if 'algorithm' in said:

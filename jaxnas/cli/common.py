@@ -93,9 +93,19 @@ def write_json(path: str, obj: Any) -> None:
   os.replace(tmp, path)
 
 
+def is_main(cfg: RunConfig) -> bool:
+  """Whether this process writes the run's outputs (the only process, or
+  process 0 of several)."""
+  return not cfg.process_id
+
+
 def write_config(cfg: RunConfig, extra: dict[str, Any] | None = None) -> None:
   """``OUTPUT/config.json``: the resolved config, versions, devices, the
-  command line, the git revision and ``extra`` (data provenance...)."""
+  command line, the git revision and ``extra`` (data provenance...).
+  Written by process 0 only (its own devices listed) when there are
+  several."""
+  if not is_main(cfg):
+    return
   import jax  # pylint: disable=g-import-not-at-top
   info = {'config': cfg.to_json(), 'versions': versions(),
           'git_revision': git_revision(),

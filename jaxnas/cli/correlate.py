@@ -25,6 +25,8 @@ def run(cfg: RunConfig) -> list[dict[str, Any]]:
   src = score_source(cfg, space)
   common.write_config(cfg, src.data_info())
   records = src.records(archs, os.path.join(cfg.output, 'scores.jsonl'))
+  if not common.is_main(cfg):
+    return []  # process 0 correlates every architecture
   keys = [space.bench_key(space.parse(r['arch'])) for r in records]
   out = []
   for proxy in [p.name for p in src.proxies]:

@@ -18,6 +18,7 @@ import os
 from typing import Any, Sequence
 
 from jaxnas import data as data_lib
+from jaxnas.cli import shards as shards_lib
 from jaxnas.cli.common import Progress, log
 from jaxnas.config import RunConfig
 from jaxnas.errors import DataError, JaxnasError
@@ -60,8 +61,14 @@ class ScoreSource:
         cfg.proxies, cfg.proxy_option_dict())
     self.batch = load_data(cfg)
     self.num_classes = cfg.num_classes or self.batch.num_classes
-    path = cfg.store or os.path.join(cfg.output, 'store.sqlite')
-    self.store, _ = open_or_rebuild(path, log)
+    # Several processes: each scores its share into a shard of its own
+    # (jaxnas.cli.shards); process 0 merges them into the store at the end.
+    self.shards = (shards_lib.Shards(cfg.output, cfg.num_processes,
+                                     cfg.process_id or 0)
+                   if (cfg.num_processes or 1) > 1 else None)
+    self.store_path = cfg.store or os.path.join(cfg.output, 'store.sqlite')
+    self.store, _ = open_or_rebuild(
+        self.shards.store_path if self.shards else self.store_path, log)
     # Everything besides data, seed, inits and the proxy's own options that
     # changes a score.
     self.network = (f'{space!r} weight_init={cfg.weight_init} '
@@ -113,8 +120,18 @@ class ScoreSource:
     """One record per arch (all proxies), computing what is not stored.
 
     Records are appended to ``log_path`` (JSON lines) as they complete.
+    With several processes, this process computes its share only
+    (:mod:`jaxnas.cli.shards`); process 0 returns every arch's record and
+    writes ``log_path``, the others return their share's.
     """
-    import jax  # pylint: disable=g-import-not-at-top
+    if self.shards is not None:
+      if log_path is None:
+        raise ValueError('several processes need the scores.jsonl path')
+      return self._records_sharded(archs, log_path)
+    return self._records(archs, log_path)
+
+  def _records(self, archs: Sequence[Any],
+               log_path: str | None = None) -> list[dict[str, Any]]:
     names = [self.space.format(a) for a in archs]
     unique = list(dict.fromkeys(names))
     by_name = dict(zip(names, archs))
@@ -135,6 +152,70 @@ class ScoreSource:
       self._compute(missing, [by_name[n] for n in todo_names], results, jl,
                     len(unique))
     return [self._flatten(n, results[n]) for n in names]
+
+  def _identity(self) -> list[Any]:
+    """What a scores.jsonl record must carry to be this run's."""
+    return [self.space.name, self.cfg.seed, self.batch.fingerprint,
+            self.cfg.inits, self.network, self.names,
+            {p.name: p.key for p in self.proxies}]
+
+  def _is_ours(self, rec: dict[str, Any]) -> bool:
+    keys = rec.get('proxy_keys', {})
+    return ([rec.get('space'), rec.get('seed'), rec.get('data_fingerprint'),
+             rec.get('inits'), rec.get('network'), rec.get('proxies')] ==
+            self._identity()[:6] and
+            all(keys.get(p.name, p.name) == p.key for p in self.proxies))
+
+  def _records_sharded(self, archs: Sequence[Any],
+                       log_path: str) -> list[dict[str, Any]]:
+    sh = self.shards
+    names = [self.space.format(a) for a in archs]
+    by_name = dict(zip(names, archs))
+    shares = shards_lib.shares(list(dict.fromkeys(names)), sh.num_processes)
+    mine = shares[sh.process_id]
+    # An earlier run's merged log (read only here: process 0 appends to it
+    # once every share is done).
+    self._import_records(shards_lib.read_complete_jsonl(log_path), log_path,
+                         only=set(mine))
+    log(f'process {sh.process_id} of {sh.num_processes}: {len(mine)} of '
+        f'{sum(map(len, shares))} architectures are its share')
+    own = self._records([by_name[n] for n in mine],
+                        sh.log_path(sh.process_id))
+    identity = self._identity()
+    sh.mark_done(shards_lib.fingerprint(identity, mine), len(mine))
+    sh.wait_all([shards_lib.fingerprint(identity, s) for s in shares], log,
+                self.cfg.progress_seconds)
+    if sh.process_id != 0:
+      return own
+    return self._merge(names, shares, log_path)
+
+  def _merge(self, names: list[str], shares: list[list[str]],
+             log_path: str) -> list[dict[str, Any]]:
+    """Process 0, every share done: the shard logs into the one store
+    and the one ``log_path``, in the run's order."""
+    sh = self.shards
+    recs: dict[str, dict[str, Any]] = {}
+    for i, share in enumerate(shares):
+      path = sh.log_path(i)
+      got = {r['arch']: r for r in shards_lib.read_complete_jsonl(path)
+             if self._is_ours(r)}
+      missing = [n for n in share if n not in got]
+      if missing:
+        raise JaxnasError(f'{path}: process {i} marked its share done but '
+                          f'{len(missing)} of its architectures are missing '
+                          f'(e.g. {missing[0]}); rerun the command')
+      recs.update((n, got[n]) for n in share)
+    store, _ = open_or_rebuild(self.store_path, log)
+    try:
+      self._import_records(recs.values(), 'the shards', store=store)
+    finally:
+      store.close()
+    jl = JsonlLog(log_path, LOG_KEY)
+    order = list(dict.fromkeys(names))
+    jl.extend([recs[n] for n in order if recs[n] not in jl])
+    log(f'process 0: merged {len(shares)} shards ({len(order)} '
+        f'architectures) into {log_path} and {self.store_path}')
+    return [recs[n] for n in names]
 
   def _compute(self, missing, archs, results, jl, total) -> None:
     import jax  # pylint: disable=g-import-not-at-top
@@ -176,6 +257,14 @@ class ScoreSource:
       return
     with open(path) as f:
       lines = [json.loads(l) for l in f if l.strip()]
+    self._import_records(lines, path)
+
+  def _import_records(self, lines, source: str, only: set[str] | None = None,
+                      store=None) -> None:
+    """Stores (in ``store``, default this source's) the results of
+    flattened records made with this configuration (of archs in ``only``
+    if given) that it lacks."""
+    store = self.store if store is None else store
     imported = 0
     for rec in lines:
       if (rec.get('space'), rec.get('seed'), rec.get('data_fingerprint'),
@@ -183,13 +272,15 @@ class ScoreSource:
               self.space.name, self.cfg.seed, self.batch.fingerprint,
               self.cfg.inits, self.network):
         continue
+      if only is not None and rec.get('arch') not in only:
+        continue
       keys = rec.get('proxy_keys', {})
       for proxy in self.proxies:
         if (proxy.name not in rec.get('proxies', []) or
             keys.get(proxy.name, proxy.name) != proxy.key):
           continue
         space, pname, *rest = self._key(proxy)
-        if self.store.get(space, rec['arch'], pname, *rest) is not None:
+        if store.get(space, rec['arch'], pname, *rest) is not None:
           continue
         value = rec[pname]
         stored = {'value': value, 'std': rec.get(f'{pname}_std', 0.0),
@@ -198,10 +289,10 @@ class ScoreSource:
         note = dict(rec.get('notes', {})).get(pname)
         if note:
           stored['note'] = note
-        self.store.put(space, rec['arch'], pname, *rest, stored)
+        store.put(space, rec['arch'], pname, *rest, stored)
         imported += 1
     if imported:
-      log(f'imported {imported} stored result(s) from {path}')
+      log(f'imported {imported} stored result(s) from {source}')
 
   def _flatten(self, name: str, per_proxy: dict[str, dict]) -> dict[str, Any]:
     rec = {'space': self.space.name, 'arch': name, 'seed': self.cfg.seed,
