@@ -139,6 +139,9 @@ class RunConfig:
                               'averaged per pruning candidate.')
   tenas_precision: int = option(3, 'TE-NAS: decimals the relative changes '
                                 'dK, dR are rounded to.')
+  tenas_prune_number: int = option(3, 'TE-NAS on DARTS: ops pruned per '
+                                   'edge per round (the reference: 3 on '
+                                   'CIFAR-10, 2 on ImageNet; NB201 prunes 1).')
 
   # --- derived (not flags) -------------------------------------------------
   defaults_from: tuple[str, ...] = option(

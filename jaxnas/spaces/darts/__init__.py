@@ -4,6 +4,7 @@ only) and NASLib's NB301 network (Flax, imported on use)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ class DartsSpace:
   # Benchmark tables are joined on these columns, joined by a space (the
   # NB301 data's ``normal`` and ``reduce``): the ``--archs`` form.
   benchmark_key: tuple[str, ...] = ('normal', 'reduce')
-  FORMS = ('cell',)  # class constant (not a field)
+  FORMS = ('cell', 'tenas_kappa', 'tenas_regions')  # class constant
 
   def __post_init__(self):
     cost.check_size(self.channels, self.layers)
@@ -65,8 +66,12 @@ class DartsSpace:
     return spec.format(arch)
 
   def arch_id(self, arch) -> int:
-    """Id in [0, 2**32) independent of the order of a node's two pairs; used
-    to derive the arch's PRNG key."""
+    """Id in [0, 2**32) used to derive the arch's PRNG key: independent of
+    the order of a node's two pairs; for a supernet mask ``[2, 14, 8]``, a
+    hash of its bits."""
+    if np.shape(arch) == (2, 14, 8):
+      bits = np.packbits(np.asarray(arch).reshape(-1) > 0).tobytes()
+      return int.from_bytes(hashlib.sha256(bits).digest()[:4], 'little')
     return iso.arch_id(arch)
 
   def iso_key(self, arch) -> str:
@@ -121,16 +126,28 @@ class DartsSpace:
   # --- network ----------------------------------------------------------
   def arch_arrays(self, arch) -> np.ndarray:
     """The data a compiled network takes for this genotype: int32 ``[2, 8,
-    2]`` indexed (cell, pair, (op, input))."""
+    2]`` indexed (cell, pair, (op, input)); a TE-NAS supernet op mask
+    ``[2, 14, 8]`` passes as float32 (supernet forms only)."""
+    if np.shape(arch) == (2, 14, 8):
+      from jaxnas.spaces.darts import supernet  # pylint: disable=g-import-not-at-top
+      return supernet.check_mask(arch)
     return spec.to_array(arch)
 
   def network(self, opts=None, num_classes: int = 10, form: str = 'cell'):
-    """NASLib's NB301 network (:mod:`jaxnas.spaces.darts.network`; imports
-    JAX, the spec above does not). 'cell' is the only form."""
+    """The Flax network of ``form`` (imports JAX, the spec above does not):
+    'cell' is NASLib's NB301 network (:mod:`jaxnas.spaces.darts.network`);
+    'tenas_kappa' / 'tenas_regions' are TE-NAS's DARTS supernets for the NTK
+    and the linear regions (fixed sizes, :mod:`jaxnas.spaces.darts.supernet`;
+    a genotype runs as its one-op-per-edge mask)."""
     from jaxnas import nn as jnn  # pylint: disable=g-import-not-at-top
-    from jaxnas.spaces.darts import network  # pylint: disable=g-import-not-at-top
-    if form != 'cell':
-      raise ValueError(f'DARTS has no network form {form!r}; available: '
-                       f'{", ".join(self.FORMS)}')
-    return network.DartsNetwork(self.channels, self.layers, num_classes,
-                                opts or jnn.NetOptions())
+    from jaxnas.spaces.darts import network, supernet  # pylint: disable=g-import-not-at-top
+    opts = opts or jnn.NetOptions()
+    if form == 'cell':
+      return network.DartsNetwork(self.channels, self.layers, num_classes,
+                                  opts)
+    if form == 'tenas_kappa':
+      return supernet.kappa_network(num_classes, opts)
+    if form == 'tenas_regions':
+      return supernet.regions_network(opts)
+    raise ValueError(f'DARTS has no network form {form!r}; available: '
+                     f'{", ".join(self.FORMS)}')

@@ -56,5 +56,5 @@ def test_what_the_space_cannot_do():
   space = get_space('darts')
   with pytest.raises(JaxnasError, match='cannot be enumerated'):
     space.enumerate()
-  with pytest.raises(ValueError, match="no network form 'tenas_kappa'"):
-    space.network(form='tenas_kappa')
+  with pytest.raises(ValueError, match="no network form 'kappa'"):
+    space.network(form='kappa')
