@@ -1,9 +1,11 @@
 """Ground-truth tables: trained accuracies keyed by architecture.
 
 ``--benchmark=csv:PATH`` names a CSV with a key column (``arch_str`` for
-NB201, ``nb101_hash`` for NB101) and numeric accuracy columns, e.g. the
-NB201 table with ``cifar10_test``, ``cifar10_valid``, ``cifar100_test``,
-``imagenet16_test``. Empty cells and ``nan`` read as missing.
+NB201, ``nb101_hash`` for NB101), or key columns whose values joined by a
+space make the key (``normal`` and ``reduce`` for DARTS), and numeric
+accuracy columns, e.g. the NB201 table with ``cifar10_test``,
+``cifar10_valid``, ``cifar100_test``, ``imagenet16_test``. Empty cells and
+``nan`` read as missing.
 """
 
 from __future__ import annotations
@@ -18,23 +20,26 @@ from jaxnas.errors import BenchmarkError
 class Benchmark:
   """A ground-truth table: ``value(key, metric)`` and ``keys``."""
 
-  def __init__(self, path: str, key_column: str):
+  def __init__(self, path: str, key_column: str | tuple[str, ...]):
     what = f'benchmark csv:{path}'
+    keys = (key_column,) if isinstance(key_column, str) else tuple(key_column)
     if not os.path.exists(path):
       raise BenchmarkError(f'{what}: file not found')
     with open(path, newline='') as f:
       reader = csv.DictReader(f)
       columns = reader.fieldnames or []
-      if key_column not in columns:
-        raise BenchmarkError(f'{what}: no key column {key_column!r} (columns: '
-                             f'{", ".join(columns)})')
-      self.rows = {row[key_column]: row for row in reader}
+      missing = [k for k in keys if k not in columns]
+      if missing:
+        raise BenchmarkError(f'{what}: no key column {missing[0]!r} '
+                             f'(columns: {", ".join(columns)})')
+      self.rows = {' '.join(row[k] for k in keys): row for row in reader}
     self.path = path
     self.key_column = key_column
-    self.columns = [c for c in columns if c != key_column]
+    self.columns = [c for c in columns if c not in keys]
 
   @classmethod
-  def from_flag(cls, flag: str, key_column: str) -> 'Benchmark':
+  def from_flag(cls, flag: str, key_column: str | tuple[str, ...]
+                ) -> 'Benchmark':
     if not flag.startswith('csv:'):
       raise BenchmarkError(f'--benchmark={flag!r}: expected csv:PATH')
     return cls(flag[4:], key_column)

@@ -22,7 +22,7 @@ from typing import Any
 
 MODES = ('quickstart', 'score', 'search', 'correlate', 'describe',
          'enumerate')
-SPACES = ('nb201', 'nb101')
+SPACES = ('nb201', 'nb101', 'darts')
 ALGORITHMS = ('naswot', 'random', 're', 'area', 'reinforce', 'tenas')
 WEIGHT_INITS = ('torch', 'he_normal', 'he_normal_fan_in', 'gaussian')
 NORMS = ('cifar10', 'cifar100', 'imagenet16-120', 'none')
@@ -57,9 +57,10 @@ class RunConfig:
                                    'long runs.')
   # --- the space -----------------------------------------------------------
   channels: int | None = option(None, 'Network width C (space default: NB201 '
-                                '16, NB101 stem 128).')
+                                '16, NB101 stem 128, DARTS 32).')
   cells_per_stage: int | None = option(None, 'Cells per stage N (space '
-                                       'default: NB201 5, NB101 3).')
+                                       'default: NB201 5, NB101 3, DARTS 2 '
+                                       'normal cells: 3N + 2 = 8 cells).')
   max_vertices: int = option(7, 'NB101 enumeration: largest cell (2..7).')
   # --- architectures -------------------------------------------------------
   archs: str | None = option(None, 'File with one architecture a line.')
@@ -155,6 +156,9 @@ class RunConfig:
                               'averaged per pruning candidate.')
   tenas_precision: int = option(3, 'TE-NAS: decimals the relative changes '
                                 'dK, dR are rounded to.')
+  tenas_prune_number: int = option(3, 'TE-NAS on DARTS: ops pruned per '
+                                   'edge per round (the reference: 3 on '
+                                   'CIFAR-10, 2 on ImageNet; NB201 prunes 1).')
 
   # --- derived (not flags) -------------------------------------------------
   defaults_from: tuple[str, ...] = option(

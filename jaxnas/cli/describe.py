@@ -29,9 +29,9 @@ def run(cfg: RunConfig) -> list[dict[str, Any]]:
     except SpecError as e:
       out.append({'arch': line, 'valid': False, 'error': str(e)})
       continue
-    rec = {'arch': space.format(arch), 'valid': True}
-    rec.update(space.describe(arch))
-    rec['params'] = space.param_count(arch)
+    rec = {'arch': space.format(arch), 'valid': True,
+           'params': space.param_count(arch)}
+    rec.update(space.describe(arch))  # a space may give its own 'params'
     out.append(rec)
   with open(os.path.join(cfg.output, 'describe.jsonl'), 'w') as f:
     for rec in out:

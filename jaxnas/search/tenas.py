@@ -331,6 +331,9 @@ def run_searches(cfg, space, log: Callable[[str], None]):
   from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
   from jaxnas.proxies import get_proxies  # pylint: disable=g-import-not-at-top
   from jaxnas.store import JsonlLog, Store  # pylint: disable=g-import-not-at-top
+  if space.name == 'darts':
+    from jaxnas.search import tenas_darts  # pylint: disable=g-import-not-at-top
+    return tenas_darts.run_searches(cfg, space, log)
   if space.name != 'nb201':
     raise JaxnasError(f'--algorithm=tenas runs on the NB201 supernet; '
                       f'--space={space.name} is not supported')

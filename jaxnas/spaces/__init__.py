@@ -6,11 +6,12 @@ from typing import Any
 
 
 def get_space(name: str, **kwargs: Any):
-  """Returns the space object for 'nb201' or 'nb101'.
+  """Returns the space object for 'nb201', 'nb101' or 'darts'.
 
-  Keyword arguments set the network's size: ``channels`` (NB201's C, NB101's
-  stem width) and ``cells_per_stage`` (NB201's N, NB101's cells per stack),
-  or the space's own field names.
+  Keyword arguments set the network's size: ``channels`` (NB201's and
+  DARTS's C, NB101's stem width) and ``cells_per_stage`` (NB201's N,
+  NB101's cells per stack, DARTS's normal cells per stage N: ``layers =
+  3N + 2``), or the space's own field names.
   """
   if name == 'nb201':
     from jaxnas.spaces.nb201 import NB201Space  # pylint: disable=g-import-not-at-top
@@ -20,4 +21,10 @@ def get_space(name: str, **kwargs: Any):
     renames = {'channels': 'stem_channels',
                'cells_per_stage': 'cells_per_stack'}
     return NB101Space(**{renames.get(k, k): v for k, v in kwargs.items()})
-  raise ValueError(f'unknown space {name!r}; available: nb201, nb101')
+  if name == 'darts':
+    from jaxnas.spaces.darts import DartsSpace  # pylint: disable=g-import-not-at-top
+    if 'cells_per_stage' in kwargs:
+      kwargs['layers'] = 3 * kwargs.pop('cells_per_stage') + 2
+    return DartsSpace(**kwargs)
+  raise ValueError(f'unknown space {name!r}; available: nb201, nb101, '
+                   'darts')

@@ -65,10 +65,8 @@ def _preprocess(c_in: int, c: int, side_in: int, reduce: bool
   return c_in * s_in + c_in * c * s + 2 * c * s, c_in * c + 2 * c
 
 
-def _network(arch, channels: int, layers: int, num_classes: int,
-             input_size: int, darts_eval: bool) -> tuple[int, int, int]:
-  """(FLOPs, params, channels into the auxiliary head) of the network."""
-  arr = spec.to_array(arch)
+def check_size(channels: int, layers: int, input_size: int = 32) -> None:
+  """Raises SpecError unless a DARTS network of this size can be built."""
   if channels < 2 or channels % 2:
     raise SpecError(f'DARTS network: channels={channels} must be even and '
                     '>= 2 (FactorizedReduce splits them in two)')
@@ -78,6 +76,13 @@ def _network(arch, channels: int, layers: int, num_classes: int,
   if input_size < 4 or input_size % _MIN_SIDE_DIVISOR:
     raise SpecError(f'DARTS network: input_size={input_size} must be a '
                     f'multiple of {_MIN_SIDE_DIVISOR}')
+
+
+def _network(arch, channels: int, layers: int, num_classes: int,
+             input_size: int, darts_eval: bool) -> tuple[int, int, int]:
+  """(FLOPs, params, channels into the auxiliary head) of the network."""
+  arr = spec.to_array(arch)
+  check_size(channels, layers, input_size)
   stem = 3 * channels
   side = input_size
   f = 27 * stem * side * side + 2 * stem * side * side  # conv 3x3, affine BN
