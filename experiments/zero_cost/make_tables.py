@@ -35,6 +35,8 @@ PARITY = {'params': 0.99, 'flops': 0.99, 'synflow': 0.99, 'naswot': 0.95,
 ACC_TOLERANCE = {'grasp': 0.08, 'epe_nas': 0.08, 'plain': 0.08}
 RUNS = {  # run folder -> (space, label)
     'nb201_b64': ('nb201', 'NB201, 725 cells, batch 64'),
+    'nb201_synflow': ('nb201', 'NB201, 725 cells, synflow after the '
+                      'float32 overflow fix'),
     'nb201_b32': ('nb201', 'NB201, 725 cells, batch 32'),
     'nb101_b32': ('nb101', 'NB101, 500 cells, batch 32'),
 }

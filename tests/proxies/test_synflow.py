@@ -1,9 +1,12 @@
 import math
+import types
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxnas.proxies import synflow
 from tests.proxies.conftest import fd_grad, get, live_kernels
 
 
@@ -21,3 +24,30 @@ def test_log_of_abs_weight_times_gradient_of_output_sum(suite):
     grads = fd_grad(total, params, live_kernels(case, params), step=1e-5)
     want = sum(np.sum(np.abs(get(params, p) * g)) for p, g in grads.items())
     assert case.values['synflow'] == pytest.approx(math.log(want), abs=1e-4)
+
+
+def test_deep_chain_past_float32_range_is_exact():
+  """A positive linear chain of L layers, n x n kernels of equal entries a,
+  on an all-ones input of n values: R = n (n a)^L, and every layer's
+  sum of W * dR/dW is R (degree one in each layer), so the score is L R.
+  Here ln R is about 101 and the gradient reaching the input about e^100,
+  both past float32's e^88.7: the device computation must still give the
+  exact log."""
+  n, layers, log_na = 4, 10, 10.0
+  a = math.exp(log_na) / n
+  params = {f'layer{i}_kernel': jnp.full((n, n), a, jnp.float32)
+            for i in range(layers)}
+
+  def apply(variables, x):
+    h = x.reshape(1, -1)
+    for i in range(layers):
+      h = h @ variables['params'][f'layer{i}_kernel']
+    return h, None
+
+  ctx = types.SimpleNamespace(params=params, apply=apply,
+                              images=jnp.ones((1, 2, 2, 1), jnp.float32))
+  proxy = synflow.make()
+  score, note = proxy.host(jax.jit(lambda: proxy.device(ctx))())
+  want = math.log(layers) + math.log(n) + layers * log_na
+  assert note is None
+  assert score == pytest.approx(want, abs=1e-4)
