@@ -7,8 +7,10 @@ into one object, ``config.json`` records that object, and the library reads
 nothing else: adding an option is adding one field here.
 
 Defaults that depend on the search algorithm (TE-NAS's Kaiming init and NTK
-batch of 32) are fields left ``None``; :meth:`RunConfig.resolve` fills them
-from :data:`jaxnas.search.ALGORITHM_DEFAULTS` or the general defaults, and
+batch of 32) or, in ``--mode=train``, on the space's training recipe (batch
+256, epochs, initialiser) are fields left ``None``; :meth:`RunConfig.resolve`
+fills them from :data:`jaxnas.search.ALGORITHM_DEFAULTS`, the recipe
+(:func:`jaxnas.train.recipes.config_defaults`) or the general defaults, and
 ``config.json`` shows the resolved values and where they came from.
 """
 
@@ -21,10 +23,11 @@ import typing
 from typing import Any
 
 MODES = ('quickstart', 'score', 'search', 'correlate', 'describe',
-         'enumerate')
+         'enumerate', 'train')
 SPACES = ('nb201', 'nb101', 'darts')
 ALGORITHMS = ('naswot', 'random', 're', 'area', 'reinforce', 'tenas')
-WEIGHT_INITS = ('torch', 'he_normal', 'he_normal_fan_in', 'gaussian')
+WEIGHT_INITS = ('torch', 'he_normal', 'he_normal_fan_in', 'gaussian',
+                'lecun_normal')
 NORMS = ('cifar10', 'cifar100', 'imagenet16-120', 'none')
 # Used when neither the flag nor the algorithm sets them.
 GENERAL_DEFAULTS = types.MappingProxyType({'weight_init': 'torch',
@@ -80,8 +83,9 @@ class RunConfig:
                             NORMS)
   batch_size: int | None = option(None, 'Images per scoring batch (default '
                                   '128; the algorithm may set its own, e.g. '
-                                  'tenas 32). Proxies with a batch of their '
-                                  'own take its first images.')
+                                  'tenas 32), or per training step (default: '
+                                  "the recipe's, 256). Proxies with a batch "
+                                  'of their own take its first images.')
   shuffle: bool = option(False, 'Seeded random images instead of the first '
                          'batch_size.')
   num_classes: int | None = option(None, "Head size (default: the data's "
@@ -98,7 +102,8 @@ class RunConfig:
                            'over inits.')
   weight_init: str | None = option(None, 'Weight initialisation (default '
                                    'torch = PyTorch default, the NASWOT '
-                                   'reference; tenas: he_normal).',
+                                   'reference; tenas: he_normal; training: '
+                                   "the recipe's, NB101 lecun_normal).",
                                    WEIGHT_INITS)
   score_table: str | None = option(None, 'csv:PATH of precomputed scores '
                                    '(columns arch and one per proxy) used '
@@ -160,23 +165,53 @@ class RunConfig:
                                    'edge per round (the reference: 3 on '
                                    'CIFAR-10, 2 on ImageNet; NB201 prunes 1).')
 
+  # --- training ------------------------------------------------------------
+  epochs: int | None = option(None, "Training epochs; the cosine schedule "
+                              "spans them (default: the recipe's, NB201 200, "
+                              'NB101 108; NB101 also trained 4, 12, 36).')
+  steps: int | None = option(None, 'Stop training after this many steps in '
+                             'all (the schedule still spans --epochs); a '
+                             'rerun with more continues.')
+  seeds: int = option(1, 'Networks trained per architecture, each with its '
+                      'own init and data order, vmapped in one compiled '
+                      'step.')
+  checkpoint_every: int = option(500, 'Steps between training checkpoints '
+                                 '(OUTPUT/checkpoints; a rerun resumes from '
+                                 'the newest).')
+  log_every: int = option(1, 'Steps between train.jsonl lines (epoch ends '
+                          'are always logged).')
+  eval_every: int = option(1, 'Epochs between test-split evaluations (the '
+                           'last epoch and the last step always).')
+  eval_batch_size: int = option(500, 'Test images per evaluation call.')
+  score_steps: tuple[str, ...] = option((), 'Training: score every network '
+                                        'with --proxies at these steps '
+                                        '(e.g. 0,10,100) to scores.jsonl.')
+  score_batch_size: int = option(128, 'Training: first training images '
+                                 '(not augmented) the --score_steps scores '
+                                 'use.')
+
   # --- derived (not flags) -------------------------------------------------
   defaults_from: tuple[str, ...] = option(
       (), 'Fields resolve() filled, as "field=value (source)".', flag=False)
 
   def resolve(self) -> 'RunConfig':
-    """The config with algorithm-dependent defaults filled in (and said in
-    ``defaults_from``)."""
-    from jaxnas.search import ALGORITHM_DEFAULTS  # pylint: disable=g-import-not-at-top
-    algorithm = (ALGORITHM_DEFAULTS.get(self.algorithm, {})
-                 if self.mode == 'search' else {})
+    """The config with algorithm- or recipe-dependent defaults filled in
+    (and said in ``defaults_from``)."""
+    special, source = {}, ''
+    if self.mode == 'search':
+      from jaxnas.search import ALGORITHM_DEFAULTS  # pylint: disable=g-import-not-at-top
+      special = ALGORITHM_DEFAULTS.get(self.algorithm, {})
+      source = f'algorithm {self.algorithm}'
+    elif self.mode == 'train':
+      from jaxnas.train import recipes  # pylint: disable=g-import-not-at-top
+      special, source = recipes.config_defaults(self.space), (
+          f'recipe {self.space}')
     filled, said = {}, list(self.defaults_from)
-    for name, default in GENERAL_DEFAULTS.items():
+    for name in dict.fromkeys([*GENERAL_DEFAULTS, *special]):
       if getattr(self, name) is None:
-        filled[name] = algorithm.get(name, default)
-        source = (f'algorithm {self.algorithm}' if name in algorithm else
-                  'general default')
-        said.append(f'{name}={filled[name]} ({source})')
+        filled[name] = special.get(name, GENERAL_DEFAULTS.get(name))
+        said.append(f'{name}={filled[name]} '
+                    f'({source if name in special else "general default"})')
     return dataclasses.replace(self, defaults_from=tuple(said), **filled)
 
   def proxy_option_dict(self) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,14 @@ every gradient user; then each proxy's device function runs on the shared
 :class:`~jaxnas.proxies.base.Context`. Initialisations are a ``lax.map``
 (``init_chunk`` of them vmapped per step) or unrolled when a proxy asks.
 
+Given variables: ``score(..., variables=...)`` (and ``run``) scores
+networks whose parameters the caller holds (e.g. trained ones, per
+architecture with a leading ``[inits]`` axis) instead of initialising them:
+the program takes them as one more input, sharded like the keys, and every
+group on the space's own network uses them; a proxy that builds another
+network or initialises its own (ntk_cond, linear_regions, zen) cannot score
+them and is refused.
+
 Keys: architecture ``a`` uses ``fold_in(seed key, arch_id(a))`` (so a score
 does not depend on the order architectures are visited) split into one key
 per init; a group whose proxies ask for a ``salt`` initialises from
@@ -200,8 +208,8 @@ class Engine:
     return per_device == 1 or any(p.needs.init_loop == 'unroll'
                                   for p in self.proxies)
 
-  def _group_outputs(self, group: Group, key: jax.Array, arch, data
-                     ) -> dict[str, Any]:
+  def _group_outputs(self, group: Group, key: jax.Array, arch, data,
+                     given=None) -> dict[str, Any]:
     needs, net = group.needs, self.networks[group.key]
     k = key if needs.salt is None else jax.random.fold_in(key, needs.salt)
     images, labels = data['images'], data.get('labels')
@@ -216,7 +224,8 @@ class Engine:
                                  images.shape, images.dtype)
     elif needs.inputs == 'prepared':
       images = data['prepared'][group.proxies[0].name]
-    variables = init_variables(net, k, images, arch)
+    variables = (init_variables(net, k, images, arch) if given is None
+                 else given)
     ctx = Context(net, arch, variables, images,
                   labels if group.any('labels') or group.any('grads')
                   else None, jax.random.fold_in(k, PROXY_SALT), group.taps,
@@ -224,35 +233,41 @@ class Engine:
                   group.any('gates'), group.any('input_grads'))
     return {p.name: p.device(ctx) for p in group.proxies}
 
-  def _one_init(self, key, arch, data) -> dict[str, Any]:
+  def _one_init(self, key, arch, data, given=None) -> dict[str, Any]:
     out = {}
     for group in self.groups:
-      out.update(self._group_outputs(group, key, arch, data))
+      out.update(self._group_outputs(group, key, arch, data, given))
     return out
 
-  def _device_program(self, keys, arch, shared, per_init):
+  def _device_program(self, keys, arch, shared, per_init, given):
     """One device's work: keys ``[1, k]``, arch leaves ``[1, ...]``,
-    per-init data leaves ``[k, ...]``; returns ``[1, k, ...]`` leaves."""
+    per-init data leaves ``[k, ...]``, given variables ``[1, k, ...]`` (or
+    none); returns ``[1, k, ...]`` leaves."""
     keys = keys[0]
     arch = jax.tree.map(lambda x: x[0], arch)
+    given = jax.tree.map(lambda x: x[0], given)
+    has_given = bool(jax.tree.leaves(given))
 
-    def one(key, own):
-      return self._one_init(key, arch, {**shared, **own})
+    def one(key, own, variables):
+      return self._one_init(key, arch, {**shared, **own},
+                            variables if has_given else None)
 
     if self.unroll:
-      outs = [one(keys[i], jax.tree.map(lambda x, i=i: x[i], per_init))
+      outs = [one(keys[i], *jax.tree.map(lambda x, i=i: x[i],
+                                         (per_init, given)))
               for i in range(keys.shape[0])]
       out = jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
     else:
-      out = jax.lax.map(lambda a: one(*a), (keys, per_init),
+      out = jax.lax.map(lambda a: one(*a), (keys, per_init, given),
                         batch_size=self.init_chunk if self.init_chunk > 1
                         else None)
     return jax.tree.map(lambda x: x[None], out)
 
-  def _program(self, per_init_spec):
+  def _program(self, per_init_spec, given_spec):
     return jax.jit(shard_map(
         self._device_program, self.mesh,
-        in_specs=(P('arch', 'init'), P('arch'), P(), per_init_spec),
+        in_specs=(P('arch', 'init'), P('arch'), P(), per_init_spec,
+                  given_spec),
         out_specs=P('arch', 'init'), check_rep=False))
 
   def _compiled_for(self, args) -> Any:
@@ -262,7 +277,9 @@ class Engine:
     if sig not in self._compiled:
       t0 = time.perf_counter()
       per_init = P('init') if jax.tree.leaves(args[3]) else P()
-      self._compiled[sig] = self._program(per_init).lower(*args).compile()
+      given = P('arch', 'init') if jax.tree.leaves(args[4]) else P()
+      self._compiled[sig] = self._program(per_init, given).lower(
+          *args).compile()
       self.compilations += 1
       self.compile_seconds += time.perf_counter() - t0
     return self._compiled[sig]
@@ -298,9 +315,19 @@ class Engine:
 
   # --- running ----------------------------------------------------------
 
+  def check_given(self) -> None:
+    """Raises unless every proxy can score given variables (its group runs
+    the space's own network with the run's initialiser)."""
+    for group in self.groups:
+      needs = group.needs
+      if needs.form != 'cell' or needs.weight_init is not None:
+        names = ', '.join(p.name for p in group.proxies)
+        raise ValueError(f'proxies {names} build or initialise a network '
+                         'of their own; they cannot score given variables')
+
   def run(self, init_keys: Sequence[jax.Array], archs: Sequence[Any],
-          shared: dict[str, Any], per_init: dict[str, Any] | None = None
-          ) -> Iterator[ArchScores]:
+          shared: dict[str, Any], per_init: dict[str, Any] | None = None,
+          variables: Sequence[Any] | None = None) -> Iterator[ArchScores]:
     """Yields an :class:`ArchScores` per architecture, in order.
 
     Args:
@@ -309,9 +336,17 @@ class Engine:
       shared: data every init sees (:meth:`prepare_data`).
       per_init: data with a leading ``[K]`` axis, init i seeing slice i
         (e.g. TE-NAS's batch per repeat); keys not in ``shared``.
+      variables: per architecture, the variables to score (``{'params':
+        ...}``, leaves with a leading ``[K]`` axis) instead of fresh
+        initialisations (see the module doc).
     """
     if len(init_keys) != len(archs):
       raise ValueError(f'{len(init_keys)} key sets for {len(archs)} archs')
+    if variables is not None:
+      if len(variables) != len(archs):
+        raise ValueError(f'{len(variables)} variable sets for {len(archs)} '
+                         'archs')
+      self.check_given()
     per_init = per_init or {}
     k = self.inits
     k_pad = math.ceil(k / self.init_devices) * self.init_devices
@@ -328,7 +363,13 @@ class Engine:
       key_arr = jnp.stack([_pad(jnp.asarray(ks), k_pad) for ks in keys])
       arrays = [self.space.arch_arrays(a) for a in chunk]
       arch_arr = jax.tree.map(lambda *xs: jnp.asarray(np.stack(xs)), *arrays)
-      args = (key_arr, arch_arr, shared, per_init)
+      given = {}
+      if variables is not None:
+        own = list(variables[start:start + group])
+        own += [own[-1]] * (group - real)
+        given = jax.tree.map(lambda *xs: jnp.stack(
+            [_pad(jnp.asarray(x), k_pad) for x in xs]), *own)
+      args = (key_arr, arch_arr, shared, per_init, given)
       fn = self._compiled_for(args)
       t0 = time.perf_counter()
       out = jax.device_get(fn(*args))
@@ -360,8 +401,8 @@ class Engine:
                              self.inits) for a in archs]
 
   def score(self, seed_key: jax.Array, archs: Sequence[Any],
-            images: np.ndarray, labels: np.ndarray | None = None
-            ) -> Iterable[ArchScores]:
+            images: np.ndarray, labels: np.ndarray | None = None,
+            variables: Sequence[Any] | None = None) -> Iterable[ArchScores]:
     """Yields an :class:`ArchScores` per arch as each is ready: in input
     order, or in completion order if the engine balances (see the class).
 
@@ -370,6 +411,9 @@ class Engine:
       archs: architectures of the space (already validated).
       images: ``[batch, height, width, channels]`` float32, normalised.
       labels: int ``[batch]`` (needed by some proxies).
+      variables: per architecture, the variables to score instead of
+        fresh ones: ``{'params': ...}`` with a leading ``[inits]`` axis on
+        every leaf (e.g. the trained seeds of a cell).
     """
     rng = np.random.default_rng(
         np.asarray(jax.random.key_data(seed_key)).ravel().tolist())
@@ -380,14 +424,19 @@ class Engine:
       for a in archs:  # static proxies only: nothing to compile
         yield ArchScores(a, self._host(a, {}, 0), 0.0)
       return
+    order = list(range(len(archs)))
     if self.balance:
       window = self.arch_devices * self.BALANCE_WINDOW_CALLS
       for start in range(0, len(archs), window):
-        part = archs[start:start + window]
+        part = order[start:start + window]
         # Costliest first, neighbours in cost share a call.
-        part.sort(key=self.space.cost_hint, reverse=True)
-        archs[start:start + window] = part
-    yield from self.run(self.arch_keys(seed_key, archs), archs, data)
+        part.sort(key=lambda i: self.space.cost_hint(archs[i]), reverse=True)
+        order[start:start + window] = part
+    archs = [archs[i] for i in order]
+    if variables is not None:
+      variables = [variables[i] for i in order]
+    yield from self.run(self.arch_keys(seed_key, archs), archs, data,
+                        variables=variables)
 
 
 def _pad(x: jax.Array, n: int) -> jax.Array:

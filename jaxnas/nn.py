@@ -34,6 +34,18 @@ others are no-ops, so a NASWOT program contains no feature or BN work.
 :class:`Taps` combines several taps (one accumulator each), so proxies that
 share a forward pass share it; what a tap sees carries no gradient.
 
+Running statistics
+------------------
+BatchNorm normalises with the batch's statistics (train mode), as scoring
+does. Training also keeps running averages in the ``batch_stats``
+collection: a network makes them (:func:`bn_stats`) only when that
+collection is mutable (``init`` with every collection, or
+``apply(..., mutable=['batch_stats'])``), updates them only in such an
+apply, and normalises with them when built with
+``NetOptions(use_running_average=True)`` (eval mode). Scoring neither asks
+for nor makes them, so its programs and values are unchanged, and the
+parameters' random streams do not depend on them (variables draw no keys).
+
 Gates
 -----
 Fisher needs, for every conv / dense output ``a``, the per-example,
@@ -67,7 +79,9 @@ PyTree = Any
 #   variance 1 / (3 fan_in);
 # * 'he_normal': He (Kaiming) normal, fan-out mode, ReLU gain (NASWOT's NB101
 #   port, TE-NAS); 'he_normal_fan_in' the fan-in variant (AZ-NAS);
-# * 'gaussian': N(0, 1) whatever the fan (Zen-NAS, SWAP).
+# * 'gaussian': N(0, 1) whatever the fan (Zen-NAS, SWAP);
+# * 'lecun_normal': variance 1 / fan_in, TF1's variance_scaling_initializer()
+#   (NAS-Bench-101's training code; TF truncates, with the same variance).
 # Distributions are untruncated. Dense biases: PyTorch's uniform for 'torch',
 # zeros otherwise.
 _INIT_RULES = {
@@ -75,6 +89,7 @@ _INIT_RULES = {
     'he_normal': (2.0, 'fan_out', 'normal'),
     'he_normal_fan_in': (2.0, 'fan_in', 'normal'),
     'gaussian': (1.0, 'none', 'normal'),
+    'lecun_normal': (1.0, 'fan_in', 'normal'),
 }
 INIT_NAMES = tuple(_INIT_RULES)
 
@@ -348,15 +363,25 @@ class NetOptions:
     forward_mode: the network is differentiated in forward mode (``jvp``):
       plain convolutions, whose JVP rule is ordinary convolutions, instead
       of :func:`conv`'s custom-VJP ones (which have no forward-mode rule).
+    use_running_average: BatchNorm normalises with the running statistics
+      of the ``batch_stats`` collection (eval mode) instead of the batch's.
+    bn_momentum: decay of the running statistics, in flax's (and
+      TensorFlow's) convention: ``running = m * running + (1 - m) * batch``
+      (PyTorch's ``momentum=0.1`` is 0.9; NAS-Bench-101's is 0.997).
   """
   weight_init: str = 'torch'
   bn: bool = True
   tap: Tap = NO_TAP
   unroll: bool = False
   forward_mode: bool = False
+  use_running_average: bool = False
+  bn_momentum: float = 0.9
 
   def __post_init__(self):
     _rule(self.weight_init)
+    if not 0.0 <= self.bn_momentum < 1.0:
+      raise ValueError(f'bn_momentum must be in [0, 1), got '
+                       f'{self.bn_momentum}')
 
   def listens(self, hook: str) -> bool:
     return hook in self.tap.hooks
@@ -389,20 +414,97 @@ def moments(x: Array) -> tuple[Array, Array]:
   return mean, jnp.maximum(mean_sq - jnp.square(mean), 0.0)
 
 
-def batch_norm(x: Array, scale: Array, bias: Array, opts: NetOptions,
-               acc: Any, eps: float = 1e-5) -> tuple[Array, Any]:
-  """Train-mode BatchNorm with the batch's statistics; reports them to the
-  tap. With ``opts.bn`` False it is the identity (and reports nothing).
+BATCH_STATS = 'batch_stats'
 
-  Running averages are not kept: scoring never evaluates in eval mode.
+
+class BNStats(NamedTuple):
+  """Running statistics of one BatchNorm: mean and (unbiased) variance,
+  ``[channels]`` each."""
+  mean: Array
+  var: Array
+
+
+def _stat_names(name: str) -> tuple[str, str]:
+  return (f'{name}_mean', f'{name}_var') if name else ('mean', 'var')
+
+
+def bn_stats(module: nn.Module, name: str, channels: int,
+             opts: NetOptions) -> BNStats | None:
+  """The running statistics of BatchNorm ``name`` of ``module`` (variables
+  ``{name}_mean`` and ``{name}_var`` of the ``batch_stats`` collection,
+  initialised to 0 and 1), or None when they are not wanted: BN off, or
+  neither eval mode nor a mutable ``batch_stats`` (scoring). Create them
+  outside any ``lax.switch`` / ``lax.cond`` branch and hand the values in.
+  """
+  if not opts.bn or not (opts.use_running_average or
+                         module.is_mutable_collection(BATCH_STATS)):
+    return None
+  mean_name, var_name = _stat_names(name)
+  mean = module.variable(BATCH_STATS, mean_name, jnp.zeros, (channels,),
+                         jnp.float32)
+  var = module.variable(BATCH_STATS, var_name, jnp.ones, (channels,),
+                        jnp.float32)
+  return BNStats(mean.value, var.value)
+
+
+def store_bn_stats(module: nn.Module, name: str,
+                   stats: BNStats | None) -> None:
+  """Writes the updated running statistics of ``name`` back (a no-op when
+  there are none, while initialising, or when ``batch_stats`` is not
+  mutable, e.g. in eval mode)."""
+  if (stats is None or module.is_initializing() or
+      not module.is_mutable_collection(BATCH_STATS)):
+    return
+  mean_name, var_name = _stat_names(name)
+  module.put_variable(BATCH_STATS, mean_name, stats.mean)
+  module.put_variable(BATCH_STATS, var_name, stats.var)
+
+
+def update_bn_stats(stats: BNStats, mean: Array, var: Array, count: int,
+                    momentum: float) -> BNStats:
+  """``momentum * running + (1 - momentum) * batch``; the batch variance
+  enters unbiased (times count / (count - 1)), as PyTorch and TensorFlow
+  keep it. No gradient flows into the statistics."""
+  unbiased = var * (count / max(count - 1, 1))
+  mean, unbiased = jax.lax.stop_gradient((mean, unbiased))
+  return BNStats(momentum * stats.mean + (1.0 - momentum) * mean,
+                 momentum * stats.var + (1.0 - momentum) * unbiased)
+
+
+def batch_norm(x: Array, scale: Array, bias: Array, opts: NetOptions,
+               acc: Any, stats: BNStats | None = None, eps: float = 1e-5
+               ) -> tuple[Array, Any, BNStats | None]:
+  """BatchNorm over (N, H, W); reports the statistics it uses to the tap.
+  With ``opts.bn`` False it is the identity (and reports nothing).
+
+  Args:
+    x: ``[batch, height, width, channels]``.
+    scale, bias: the affine parameters ``[channels]``.
+    opts: ``bn``, ``use_running_average`` and ``bn_momentum`` are read.
+    acc: the tap's accumulator.
+    stats: the running statistics (:func:`bn_stats`), or None (scoring).
+
+  Returns:
+    ``(y, acc, stats)``: in train mode the batch's statistics normalise
+    and ``stats`` comes back updated (None stays None); in eval mode the
+    running statistics normalise and come back unchanged.
   """
   if not opts.bn:
-    return x, acc
-  mean, var = moments(x)
+    return x, acc, stats
+  count = x.size // x.shape[-1]
+  if opts.use_running_average:
+    if stats is None:
+      raise ValueError('eval mode (use_running_average) needs the '
+                       'batch_stats collection in the variables')
+    mean, var = stats
+  else:
+    mean, var = moments(x)
+    if stats is not None:
+      stats = update_bn_stats(stats, mean, var, count, opts.bn_momentum)
   if opts.listens('bn'):
-    acc = opts.tap.bn(acc, mean, var, x.size // x.shape[-1])
+    acc = opts.tap.bn(acc, mean, var, count)
   inv = jax.lax.rsqrt(var + eps) * scale
-  return x * inv + (bias - mean * inv), acc
+  return x * inv + (bias - mean * inv), acc, stats
 
 
 _DIMS = ('NHWC', 'HWIO', 'NHWC')
@@ -577,7 +679,8 @@ def apply_gate(y: Array, g: Array | None) -> Array:
 
 
 class ConvBN(nn.Module):
-  """Conv (no bias) -> BN. Parameters: kernel, scale, bias (BN affine).
+  """Conv (no bias) -> BN. Parameters: kernel, scale, bias (BN affine);
+  running statistics (when kept): mean, var.
 
   ``__call__(x, acc) -> (y, acc)``.
   """
@@ -593,9 +696,12 @@ class ConvBN(nn.Module):
                         (k, k, x.shape[-1], self.features))
     scale = self.param('scale', ones, (self.features,))
     bias = self.param('bias', zeros, (self.features,))
+    stats = bn_stats(self, '', self.features, self.opts)
     y = self.opts.conv(x, kernel, self.stride, k // 2)
     y = apply_gate(y, gate(self, 'kernel', x.shape[0], self.features))
-    return batch_norm(y, scale, bias, self.opts, acc)
+    y, acc, stats = batch_norm(y, scale, bias, self.opts, acc, stats)
+    store_bn_stats(self, '', stats)
+    return y, acc
 
 
 class Dense(nn.Module):

@@ -3,7 +3,8 @@ results source (:mod:`jaxnas.cli.results`).
 
 Outputs go to ``--output``: ``config.json`` (the resolved config, versions,
 git revision, data provenance), ``scores.jsonl``, ``search.jsonl``,
-``correlation.json`` / ``correlation.png``, ``describe.jsonl``; the SQLite
+``correlation.json`` / ``correlation.png``, ``describe.jsonl``,
+``train.jsonl`` / ``loss_curve.png`` / ``checkpoints/``; the SQLite
 store (default ``OUTPUT/store.sqlite``) caches every score so reruns skip
 finished work.
 """
@@ -20,6 +21,7 @@ from jaxnas.cli import enumerate as enumerate_mode
 from jaxnas.cli import quickstart
 from jaxnas.cli import score
 from jaxnas.cli import search
+from jaxnas.cli import train
 from jaxnas.config import RunConfig
 from jaxnas.errors import JaxnasError
 
@@ -30,6 +32,7 @@ MODES: dict[str, Callable[[RunConfig], Any]] = {
     'correlate': correlate.run,
     'describe': describe.run,
     'enumerate': enumerate_mode.run,
+    'train': train.run,
 }
 
 # Modes whose scoring several processes (--num_processes) can share.
@@ -50,7 +53,7 @@ def run(cfg: RunConfig) -> Any:
                       f'computing of --mode={"|".join(MULTI_PROCESS_MODES)}')
   cfg = cfg.resolve()
   for said in cfg.defaults_from:
-    if 'algorithm' in said:
+    if '(algorithm' in said or '(recipe' in said:
       print(f'{said}', file=sys.stderr)
   try:
     os.makedirs(cfg.output, exist_ok=True)

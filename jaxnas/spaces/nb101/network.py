@@ -45,6 +45,7 @@ Max-pool and inactive slots, and projections of absent edges, report nothing.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -126,6 +127,14 @@ class Cell(nn.Module):
               self.param(f'{name}_bias', jnn.zeros, (w,)),
               jnn.gate(self, f'{name}_kernel', x.shape[0], w))
 
+    # Running statistics (None unless kept), updated by the branch that ran.
+    stats = {f'proj{v}': jnn.bn_stats(self, f'proj{v}', w, opts)
+             for v in range(1, NUM_SLOTS)}
+    for v in range(1, OUTPUT_SLOT):
+      for kind in ('conv3x3', 'conv1x1'):
+        stats[f'vertex{v}_{kind}'] = jnn.bn_stats(
+            self, f'vertex{v}_{kind}', w, opts)
+
     def live(condition):
       return condition.astype(x.dtype)
 
@@ -139,28 +148,32 @@ class Cell(nn.Module):
                                live(ops[v] == CONV1X1))
              for v in range(1, OUTPUT_SLOT)}
 
-    def conv_bn_relu(h, acc, p, mask):
+    def conv_bn_relu(h, acc, p, mask, st):
       kernel, scale, bias, gate = p
       y = jnn.apply_gate(opts.conv(h, kernel, 1, kernel.shape[0] // 2), gate)
-      y, acc = jnn.batch_norm(y, scale, bias, opts, acc)
+      y, acc, st = jnn.batch_norm(y, scale, bias, opts, acc, st)
       acc = tap.relu(acc, y, 1, mask)
       y = jax.nn.relu(y)
       y = y if mask is None else y * mask
-      return y, tap.feature(acc, y, 'op')
+      return y, tap.feature(acc, y, 'op'), st
 
     def add_projection(v, h, acc, mask):
       """h + projection of the cell input to slot v, if input->v."""
+      name = f'proj{v}'
 
-      def project(h, acc):
-        y, acc = conv_bn_relu(x, acc, proj[v], mask)
-        return h + y, acc
+      def project(h, acc, st):
+        y, acc, st = conv_bn_relu(x, acc, proj[v], mask, st)
+        return h + y, acc, st
 
-      return jax.lax.cond(adj[0, v] > 0, project, lambda h, acc: (h, acc), h,
-                          acc)
+      h, acc, stats[name] = jax.lax.cond(
+          adj[0, v] > 0, project, lambda h, acc, st: (h, acc, st), h, acc,
+          stats[name])
+      jnn.store_bn_stats(self, name, stats[name])
+      return h, acc
 
-    def max_pool(h, acc):
+    def max_pool(h, acc, st):
       y = nn.max_pool(h, (3, 3), (1, 1), 'SAME')
-      return y, tap.feature(acc, y, 'op')
+      return y, tap.feature(acc, y, 'op'), st
 
     zeros = jnp.zeros(x.shape[:-1] + (w,), x.dtype)
     edge = adj.astype(x.dtype)
@@ -172,13 +185,23 @@ class Cell(nn.Module):
         h = h + edge[u, v] * outs[u]
       h = h * mask  # Truncation to this vertex's channels.
       h, acc = add_projection(v, h, acc, mask)
+
+      def conv_op(h, acc, st, v=v, m=mask, kind=0):
+        p = (conv3, conv1)[kind][v]
+        y, acc, new = conv_bn_relu(h, acc, p, m, st[kind])
+        return y, acc, st[:kind] + (new,) + st[kind + 1:]
+
       branches = (
-          lambda h, acc, v=v, m=mask: conv_bn_relu(h, acc, conv3[v], m),
-          lambda h, acc, v=v, m=mask: conv_bn_relu(h, acc, conv1[v], m),
+          conv_op,
+          functools.partial(conv_op, kind=1),
           max_pool,
-          lambda h, acc: (jnp.zeros_like(h), acc),
+          lambda h, acc, st: (jnp.zeros_like(h), acc, st),
       )
-      y, acc = jax.lax.switch(ops[v], branches, h, acc)
+      names = (f'vertex{v}_conv3x3', f'vertex{v}_conv1x1')
+      y, acc, new = jax.lax.switch(ops[v], branches, h, acc,
+                                   tuple(stats[n] for n in names))
+      for n, st in zip(names, new):
+        jnn.store_bn_stats(self, n, st)
       outs.append(y)
 
     # Concat of the feeders (in slot order) at their channel offsets: a
@@ -241,7 +264,8 @@ class Network(nn.Module):
         x = jnp.pad(x, ((0, 0),) * 3 + ((0, width - x.shape[-1]),))
       stack_arch = {'adjacency': arch['adjacency'], 'ops': arch['ops'],
                     'channels': arch['channels'][s]}
-      cells = nn.scan(Cell, variable_axes={'params': 0, jnn.GATES: 0},
+      cells = nn.scan(Cell, variable_axes={'params': 0, jnn.GATES: 0,
+                                           jnn.BATCH_STATS: 0},
                       split_rngs={'params': True},
                       in_axes=(nn.broadcast, 0),
                       length=self.cells_per_stack,

@@ -68,6 +68,15 @@ def edge_gates(module: nn.Module, batch: int, c: int) -> list[dict]:
           for e in range(spec.NUM_EDGES)]
 
 
+def edge_stats(module: nn.Module, c: int, opts: jnn.NetOptions
+               ) -> list[tuple[jnn.BNStats | None, jnn.BNStats | None]]:
+  """The running statistics of both BatchNorms of every edge (``(conv1x1,
+  conv3x3)`` per edge; Nones unless kept, see :func:`jaxnas.nn.bn_stats`)."""
+  return [(jnn.bn_stats(module, f'edge{e}_bn1x1', c, opts),
+           jnn.bn_stats(module, f'edge{e}_bn3x3', c, opts))
+          for e in range(spec.NUM_EDGES)]
+
+
 def bn_no_tap(x: Array, scale: Array, bias: Array, opts: jnn.NetOptions
               ) -> tuple[Array, Array, Array]:
   """Train-mode BN without a tap: (y, mean, var); identity when BN is off."""
@@ -90,6 +99,7 @@ class Cell(nn.Module):
     opts, tap = self.opts, self.opts.tap
     params = edge_params(self, self.channels, opts.weight_init, ops)
     gates = edge_gates(self, x.shape[0], self.channels)
+    stats = edge_stats(self, self.channels, opts)
     is_conv = ((ops == spec.CONV1) | (ops == spec.CONV3)).astype(jnp.int32)
     nodes, relus, sums = [x], [], [None, None, None, None]
     for e, (i, j) in enumerate(spec.EDGES):
@@ -100,8 +110,10 @@ class Cell(nn.Module):
                     if a == i)
         acc = tap.relu(acc, nodes[i], count)
         relus.append(jax.nn.relu(nodes[i]))
-      sums[j], acc = _edge(ops[e], nodes[i], relus[i], sums[j], acc,
-                           params[e], gates[e], opts)
+      sums[j], acc, stats[e] = _edge(ops[e], nodes[i], relus[i], sums[j],
+                                     acc, params[e], gates[e], stats[e], opts)
+      jnn.store_bn_stats(self, f'edge{e}_bn1x1', stats[e][0])
+      jnn.store_bn_stats(self, f'edge{e}_bn3x3', stats[e][1])
       if i == j - 1:  # the last edge into node j
         nodes.append(sums[j])
     acc = tap.feature(acc, nodes[3], 'cell')
@@ -109,38 +121,41 @@ class Cell(nn.Module):
 
 
 def _edge(op: Array, x: Array, relu_x: Array, partial: Array | None,
-          acc: Any, p: dict, g: dict, opts: jnn.NetOptions
-          ) -> tuple[Array, Any]:
-  """``(partial + op(x), acc)``, one branch per op (the add is fused into
-  the branch). ``relu_x`` is relu(x), shared by all conv edges leaving the
-  same node. The op reports its output (an ``op`` feature) and its BN
-  statistics to the tap; 'none' reports nothing.
+          acc: Any, p: dict, g: dict, stats: tuple, opts: jnn.NetOptions
+          ) -> tuple[Array, Any, tuple]:
+  """``(partial + op(x), acc, stats)``, one branch per op (the add is fused
+  into the branch). ``relu_x`` is relu(x), shared by all conv edges leaving
+  the same node. The op reports its output (an ``op`` feature) and its BN
+  statistics to the tap; 'none' reports nothing. ``stats`` (running
+  statistics of the conv1x1 and conv3x3 BNs, or Nones) comes back with the
+  chosen conv's updated.
   """
   tap = opts.tap
 
-  def out(y, acc):
-    return (y if partial is None else partial + y), tap.feature(acc, y, 'op')
+  def out(y, acc, new=stats):
+    return ((y if partial is None else partial + y),
+            tap.feature(acc, y, 'op'), new)
 
   def none(x, r, acc):
     del r
-    return (jnp.zeros_like(x) if partial is None else partial), acc
+    return (jnp.zeros_like(x) if partial is None else partial), acc, stats
 
   def skip(x, r, acc):
     del r
     return out(x, acc)
 
-  def conv(r, acc, kernel, gate, scale, bias, padding):
+  def conv(r, acc, kernel, gate, scale, bias, padding, which):
     y = jnn.apply_gate(opts.conv(r, kernel, 1, padding), gate)
-    y, acc = jnn.batch_norm(y, scale, bias, opts, acc)
-    return out(y, acc)
+    y, acc, new = jnn.batch_norm(y, scale, bias, opts, acc, stats[which])
+    return out(y, acc, stats[:which] + (new,) + stats[which + 1:])
 
   def conv1(x, r, acc):
     del x
-    return conv(r, acc, p['k1'], g['g1'], p['s1'], p['b1'], 0)
+    return conv(r, acc, p['k1'], g['g1'], p['s1'], p['b1'], 0, 0)
 
   def conv3(x, r, acc):
     del x
-    return conv(r, acc, p['k3'], g['g3'], p['s3'], p['b3'], 1)
+    return conv(r, acc, p['k3'], g['g3'], p['s3'], p['b3'], 1, 1)
 
   def pool(x, r, acc):
     del r
@@ -180,7 +195,9 @@ def head(module: nn.Module, x: Array, acc: Any, opts: jnn.NetOptions,
   ``module`` (shared by the NB201 network and the TE-NAS supernet)."""
   scale = module.param('lastact_scale', jnn.ones, (x.shape[-1],))
   bias = module.param('lastact_bias', jnn.zeros, (x.shape[-1],))
-  x, acc = jnn.batch_norm(x, scale, bias, opts, acc)
+  stats = jnn.bn_stats(module, 'lastact', x.shape[-1], opts)
+  x, acc, stats = jnn.batch_norm(x, scale, bias, opts, acc, stats)
+  jnn.store_bn_stats(module, 'lastact', stats)
   x, acc = jnn.relu(x, acc, opts.tap)
   acc = opts.tap.feature(acc, x, 'pre_pool')
   x = jnp.mean(x, axis=(1, 2))
@@ -225,7 +242,8 @@ class TinyNetwork(nn.Module):
       width = c * 2**stage
       if stage:
         x, acc = ResidualBlock(width, opts, name=f'reduce{stage}')(x, acc)
-      cells = nn.scan(Cell, variable_axes={'params': 0, jnn.GATES: 0},
+      cells = nn.scan(Cell, variable_axes={'params': 0, jnn.GATES: 0,
+                                           jnn.BATCH_STATS: 0},
                       split_rngs={'params': True}, in_axes=nn.broadcast,
                       length=self.cells_per_stage,
                       unroll=self.cells_per_stage if opts.unroll else 1)
