@@ -1,5 +1,5 @@
-"""Shared network blocks: initialisers, taps and records, BatchNorm, the
-custom-gradient convolution, pooling, gates, and the weight-layer helpers."""
+"""Shared network blocks (jaxnas.nn): options, BatchNorm, gates, layers
+and the weight-layer helpers."""
 
 import dataclasses
 
@@ -12,180 +12,6 @@ from jaxnas import nn as jnn
 from tests import numpy_nb201 as npn
 
 KEY = jax.random.PRNGKey(0)
-
-# --- initialisers ----------------------------------------------------------
-
-# (scale, mode, distribution) as jax.nn.initializers.variance_scaling names
-# them, and the variance each initialiser's documentation gives.
-CONV_SHAPE = (3, 3, 64, 32)  # fan_in 9 * 64 = 576, fan_out 9 * 32 = 288
-INITS = {
-    'torch': ((1 / 3, 'fan_in', 'uniform'), 1 / (3 * 576)),
-    'he_normal': ((2.0, 'fan_out', 'normal'), 2 / 288),
-    'he_normal_fan_in': ((2.0, 'fan_in', 'normal'), 2 / 576),
-    'gaussian': (None, 1.0),
-}
-
-
-def draw(init, shape, *args):
-  return np.asarray(init(KEY, shape, *args))
-
-
-@pytest.mark.parametrize('name', jnn.INIT_NAMES)
-def test_init_variance_matches_its_formula(name):
-  assert set(jnn.INIT_NAMES) == set(INITS)
-  rule, variance = INITS[name]
-  w = draw(jnn.get_init(name), CONV_SHAPE)
-  assert w.dtype == np.float32 and w.size == 18432
-  w64 = w.astype(np.float64)
-  # Sample variance of 18432 draws: relative sd ~ sqrt(2 / n) = 1%.
-  assert w64.var() == pytest.approx(variance, rel=0.05)
-  assert abs(w64.mean()) < 4 * np.sqrt(variance / w.size)
-  if name == 'torch':  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    bound = 1 / np.sqrt(576)
-    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
-  else:  # untruncated: some draws beyond 3 sd (expected 0.27%, ~50)
-    assert np.sum(np.abs(w64) > 3 * np.sqrt(variance)) > 10
-  # The draws are jax.nn.initializers.variance_scaling's, conv and dense.
-  for shape in (CONV_SHAPE, (256, 10)):
-    want = (jax.random.normal(KEY, shape) if rule is None else
-            jax.nn.initializers.variance_scaling(*rule)(KEY, shape))
-    np.testing.assert_allclose(draw(jnn.get_init(name), shape), want,
-                               rtol=1e-6)
-  # `live` multiplies the draw: 0 for a weight the real network lacks.
-  assert not draw(jnn.get_init(name), (3, 3, 2, 2), 0.0).any()
-
-
-def test_unknown_init_names_the_choices():
-  with pytest.raises(ValueError, match="unknown weight init 'xavier'; choose "
-                     'one of torch, he_normal'):
-    jnn.get_init('xavier')
-  with pytest.raises(ValueError, match='unknown weight init'):
-    jnn.NetOptions(weight_init='xavier')
-  with pytest.raises(ValueError, match='unknown weight init'):
-    jnn.masked_kernel_init('xavier')
-
-
-@pytest.mark.parametrize('name', ['torch', 'he_normal', 'he_normal_fan_in',
-                                  'gaussian'])
-def test_masked_init_uses_real_fans(name):
-  init = jnn.masked_kernel_init(name)
-  in_mask = (np.arange(48) < 40).astype(np.float32)
-  out_mask = (np.arange(64) < 24).astype(np.float32)
-  w = draw(init, (3, 3, 48, 64), in_mask, out_mask)
-  real = w[:, :, :40, :24]
-  assert not w[:, :, 40:].any() and not w[:, :, :, 24:].any()
-  fan_in, fan_out = 9 * 40, 9 * 24
-  expected = {'torch': 1 / (3 * fan_in), 'he_normal': 2 / fan_out,
-              'he_normal_fan_in': 2 / fan_in, 'gaussian': 1.0}[name]
-  assert real.var() == pytest.approx(expected, rel=0.1)
-  if name == 'torch':
-    assert np.abs(real).max() <= 1 / np.sqrt(fan_in)
-  # Full masks: the same draw as the plain initialiser.
-  full = draw(init, (3, 3, 8, 8), jnp.ones(8), jnp.ones(8))
-  plain = draw(jnn.get_init(name), (3, 3, 8, 8))
-  np.testing.assert_allclose(full, plain, rtol=1e-6)
-
-
-def test_masked_init_of_a_dead_slot_is_zero():
-  init = jnn.masked_kernel_init('he_normal')
-  w = draw(init, (3, 3, 4, 4), jnp.ones(4), jnp.zeros(4))  # fan_out 0
-  assert np.isfinite(w).all() and not w.any()
-
-
-def test_torch_bias_and_constant_inits():
-  b = draw(jnn.torch_bias_init(64), (20000,))
-  assert np.abs(b).max() <= 1 / 8 and b.var() == pytest.approx(
-      (1 / 8)**2 / 3, rel=0.05)
-  assert (np.asarray(jnn.ones(KEY, (3,))) == 1).all()
-  assert not np.asarray(jnn.zeros(KEY, (3,))).any()
-
-
-# --- taps and records --------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class ReluSum(jnn.Tap):
-  """Sum of count * (masked) ReLU inputs."""
-  hooks = frozenset({'relu'})
-
-  def init(self, batch_size):
-    return jnp.zeros(())
-
-  def relu(self, acc, x, count=1, mask=None):
-    return acc + count * jnp.sum(x if mask is None else x * mask)
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureAndBnCount(jnn.Tap):
-  """feature calls count 1 each, bn calls 100 each."""
-  hooks = frozenset({'feature', 'bn'})
-
-  def init(self, batch_size):
-    return jnp.zeros((), jnp.int32)
-
-  def feature(self, acc, x, kind):
-    return acc + 1
-
-  def bn(self, acc, mean, var, count):
-    return acc + 100
-
-
-def test_taps_call_only_the_taps_that_listen():
-  taps = jnn.Taps((ReluSum(), FeatureAndBnCount()))
-  assert taps.hooks == {'relu', 'feature', 'bn'}
-  assert jnn.NO_TAP.hooks == frozenset() and jnn.Taps().hooks == frozenset()
-  assert jnn.NetOptions(tap=taps).listens('bn')
-  assert not jnn.NetOptions().listens('relu')
-  x = jnp.asarray([[1.0, -2.0, 3.0]])
-  acc = taps.init(4)
-  acc = taps.relu(acc, x, 2, jnp.asarray([1.0, 1.0, 0.0]))  # 2 * (1 - 2)
-  acc = taps.feature(acc, x, 'cell')
-  acc = taps.bn(acc, x[0], x[0], 3)
-  assert float(acc[0]) == -2.0 and int(acc[1]) == 101
-  # No listener: the accumulator comes back untouched.
-  only_relu = jnn.Taps((ReluSum(),))
-  acc = only_relu.init(4)
-  assert only_relu.feature(acc, x, 'op') is acc
-  assert jnn.NO_TAP.relu((), x) == ()
-
-
-def test_what_a_tap_sees_carries_no_gradient():
-  x = jnp.asarray([1.0, -2.0, 3.0])
-  direct = jax.grad(lambda v: ReluSum().relu(0.0, v))(x)
-  np.testing.assert_array_equal(direct, [1.0, 1.0, 1.0])
-  through = jax.grad(lambda v: jnn.Taps((ReluSum(),)).relu((0.0,), v)[0])(x)
-  np.testing.assert_array_equal(through, [0.0, 0.0, 0.0])
-
-
-def test_relu_returns_the_relu_and_reports_its_input():
-  x = jnp.asarray([[-1.0, 0.5], [2.0, -3.0]])
-  y, acc = jnn.relu(x, jnp.zeros(()), ReluSum(), count=3)
-  np.testing.assert_array_equal(y, [[0.0, 0.5], [2.0, 0.0]])
-  assert float(acc) == 3 * (-1.5)  # the input, not the output
-
-
-def test_record_keeps_values_through_a_scan():
-  def body(record, v):
-    return record.put(v * jnp.ones(2)), None
-
-  record, _ = jax.lax.scan(body, jnn.Record.empty(5, (2,)),
-                           jnp.asarray([1.0, 2.0, 3.0]))
-  assert int(record.count) == 3
-  np.testing.assert_array_equal(record.values, [[1, 1], [2, 2], [3, 3],
-                                                [0, 0], [0, 0]])
-  np.testing.assert_array_equal(record.valid(), [1, 1, 1, 0, 0])
-  jnn.check_record(record.count, 5, 'relu sites')  # fits: no error
-
-
-def test_record_overflow_is_counted_and_refused_on_the_host():
-  record = jnn.Record.empty(2)
-  for v in (1.0, 2.0, 3.0):
-    record = record.put(v)
-  assert int(record.count) == 3
-  np.testing.assert_array_equal(record.valid(), [1, 1])
-  with pytest.raises(ValueError, match='relu sites: 3 sites reported but '
-                     'the record holds 2'):
-    jnn.check_record(record.count, 2, 'relu sites')
 
 
 # --- BatchNorm and pooling ---------------------------------------------------
@@ -222,121 +48,20 @@ def test_batch_norm_normalises_and_reports_its_statistics():
       return (mean, var, count)
 
   opts = jnn.NetOptions(tap=BnRecorder())
-  y, (mean, var, count) = jnn.batch_norm(jnp.asarray(x), scale, bias, opts,
-                                         None)
+  y, (mean, var, count), stats = jnn.batch_norm(jnp.asarray(x), scale,
+                                                bias, opts, None)
+  assert stats is None  # scoring keeps no running statistics
   np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
   (want_mean, want_var, want_count), = seen
   np.testing.assert_allclose(mean, want_mean, rtol=1e-5)
   np.testing.assert_allclose(var, want_var, rtol=1e-4)
   assert count == want_count == 36
   # bn=False: the identity, and the tap hears nothing.
-  y, acc = jnn.batch_norm(jnp.asarray(x), scale, bias,
-                          jnn.NetOptions(bn=False, tap=BnRecorder()), 'acc')
+  y, acc, _ = jnn.batch_norm(jnp.asarray(x), scale, bias,
+                             jnn.NetOptions(bn=False, tap=BnRecorder()),
+                             'acc')
   assert acc == 'acc'
   np.testing.assert_array_equal(y, x)
-
-
-def test_avg_pool_excludes_padding_from_the_mean():
-  x = np.random.default_rng(2).normal(size=(2, 4, 5, 3))
-  got = jnn.avg_pool_3x3(jnp.asarray(x, jnp.float32))
-  np.testing.assert_allclose(got, npn.avg_pool_3x3(x), rtol=1e-5, atol=1e-6)
-  # A corner averages its 4 in-image neighbours.
-  assert float(got[0, 0, 0, 0]) == pytest.approx(x[0, :2, :2, 0].mean(),
-                                                 rel=1e-5)
-
-
-# --- the convolution ---------------------------------------------------------
-
-
-def lax_conv(x, kernel, stride=1, padding=None):
-  p = kernel.shape[0] // 2 if padding is None else padding
-  return jax.lax.conv_general_dilated(
-      x, kernel, (stride, stride), ((p, p), (p, p)),
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-      precision=jax.lax.Precision.HIGHEST)
-
-
-def conv_operands(k, seed=0, c_in=3, c_out=4):
-  rng = np.random.default_rng(seed)
-  x = jnp.asarray(rng.normal(size=(2, 6, 5, c_in)), jnp.float32)
-  kernel = jnp.asarray(rng.normal(size=(k, k, c_in, c_out)) / k, jnp.float32)
-  return x, kernel
-
-
-def close(a, b, rtol=1e-4):
-  for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-    scale = float(np.abs(np.asarray(v)).max()) or 1.0
-    np.testing.assert_allclose(u, v, rtol=rtol, atol=rtol * scale)
-
-
-@pytest.mark.parametrize('k', [1, 3, 5])
-def test_same_conv_values_and_gradients_equal_lax(k):
-  x, kernel = conv_operands(k)
-  close(jnn.conv(x, kernel), lax_conv(x, kernel))
-  np.testing.assert_allclose(jnn.conv(x, kernel, padding=k // 2),
-                             jnn.conv(x, kernel))
-  close(jnn.conv(x, kernel), npn.conv(np.asarray(x, np.float64),
-                                      np.asarray(kernel, np.float64)))
-  weights = jnp.asarray(np.random.default_rng(9).normal(
-      size=(2, 6, 5, 4)), jnp.float32)
-
-  def loss(conv):
-    return lambda x, kernel: jnp.sum(weights * jnp.tanh(conv(x, kernel)))
-
-  close(jax.jit(jax.grad(loss(jnn.conv), (0, 1)))(x, kernel),
-        jax.jit(jax.grad(loss(lax_conv), (0, 1)))(x, kernel))
-
-
-@pytest.mark.parametrize('k', [1, 3])
-def test_same_conv_second_and_third_derivatives_equal_lax(k):
-  x, kernel = conv_operands(k, seed=1)
-  vx, vk = conv_operands(k, seed=2)
-
-  def along(conv):
-    # The loss along a line through (x, kernel): its derivatives in t are
-    # directional derivatives of every order.
-    def g(t):
-      y = conv(x + t * vx, kernel + t * vk)
-      return jnp.sum(jnp.tanh(y) * y)
-    return g
-
-  for order in (2, 3):
-    ours, ref = along(jnn.conv), along(lax_conv)
-    for _ in range(order):  # reverse over reverse (over reverse)
-      ours, ref = jax.grad(ours), jax.grad(ref)
-    close(jax.jit(ours)(0.3), jax.jit(ref)(0.3), rtol=1e-3)
-
-  # A Hessian-vector product in the parameters, as GraSP takes it.
-  def hvp(conv):
-    grad_k = jax.grad(lambda w: jnp.sum(jnp.tanh(conv(x, w))**2))
-    return jax.grad(lambda w: jnp.vdot(grad_k(w), vk))(kernel)
-
-  close(jax.jit(hvp, static_argnums=0)(jnn.conv),
-        jax.jit(hvp, static_argnums=0)(lax_conv), rtol=1e-3)
-
-
-def test_other_convolutions_fall_back_to_lax():
-  x, kernel = conv_operands(3, seed=3)
-  close(jnn.conv(x, kernel, stride=2, padding=1), lax_conv(x, kernel, 2))
-  # 'SAME' is XLA's (on 6 rows at stride 2: one row of padding, below).
-  close(jnn.conv(x, kernel, stride=2), jax.lax.conv_general_dilated(
-      x, kernel, (2, 2), ((0, 1), (1, 1)),
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
-  close(jnn.conv(x, kernel, padding=0), lax_conv(x, kernel, padding=0))
-  x4, even = conv_operands(2, seed=4)
-  close(jnn.conv(x4, even, padding='SAME'), jax.lax.conv_general_dilated(
-      x4, even, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
-
-
-def test_forward_mode_needs_the_plain_convolution():
-  x, kernel = conv_operands(3, seed=5)
-  tangent = jnp.ones_like(kernel)
-  with pytest.raises(TypeError, match='custom_vjp'):
-    jax.jvp(lambda w: jnn.conv(x, w), (kernel,), (tangent,))
-  opts = jnn.NetOptions(forward_mode=True)
-  y, dy = jax.jvp(lambda w: opts.conv(x, w, 1, 1), (kernel,), (tangent,))
-  close(y, lax_conv(x, kernel))
-  close(dy, lax_conv(x, tangent))  # linear in the kernel
 
 
 # --- gates and layers --------------------------------------------------------
