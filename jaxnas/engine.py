@@ -35,8 +35,6 @@ trace): scoring any number of cells of one space must leave it at 1.
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import math
 import time
 from typing import Any, Iterable, Iterator, Sequence
@@ -51,83 +49,11 @@ from jax.sharding import PartitionSpec as P
 from jaxnas import data as data_lib
 from jaxnas import nn as jnn
 from jaxnas.proxies.base import Context, Proxy, init_variables
+from jaxnas.proxies.groups import Group, make_groups
+from jaxnas.scores import ArchScores, ProxyResult
 
 GAUSSIAN_SALT = 0x5eed  # the key of a 'gaussian' input: fold_in(key, this)
 PROXY_SALT = 0x9e37  # a proxy's own key: fold_in(group key, this)
-
-
-@dataclasses.dataclass
-class ProxyResult:
-  """One proxy's values on one architecture, one per init (None where
-  undefined, with a note)."""
-  values: list[float | None]
-  notes: list[str | None]
-
-  @property
-  def finite(self) -> list[float]:
-    return [v for v in self.values if v is not None]
-
-  @property
-  def mean(self) -> float | None:
-    f = self.finite
-    return float(np.mean(f)) if f else None
-
-  @property
-  def std(self) -> float | None:
-    """Sample standard deviation over the defined inits (0 for one)."""
-    f = self.finite
-    if not f:
-      return None
-    return float(np.std(f, ddof=1)) if len(f) > 1 else 0.0
-
-  @property
-  def note(self) -> str | None:
-    noted = [n for n in self.notes if n]
-    if not noted:
-      return None
-    undefined = ' undefined' if len(self.finite) < len(self.values) else ''
-    return f'{len(noted)}/{len(self.values)} inits{undefined}: {noted[0]}'
-
-
-@dataclasses.dataclass
-class ArchScores:
-  """Every proxy's result on one architecture."""
-  arch: Any
-  results: dict[str, ProxyResult]
-  seconds: float  # this arch's share of its call's wall time
-
-  def __getitem__(self, proxy: str) -> ProxyResult:
-    return self.results[proxy]
-
-
-@dataclasses.dataclass(frozen=True)
-class Group:
-  """Proxies sharing a network, its variables and passes."""
-  key: tuple
-  proxies: tuple[Proxy, ...]
-
-  @property
-  def needs(self):
-    return self.proxies[0].needs
-
-  def any(self, field: str) -> bool:
-    return any(getattr(p.needs, field) for p in self.proxies)
-
-  @property
-  def taps(self) -> jnn.Taps:
-    unique = []
-    for p in self.proxies:
-      if p.needs.tap is not jnn.NO_TAP and p.needs.tap not in unique:
-        unique.append(p.needs.tap)
-    return jnn.Taps(tuple(unique))
-
-
-def make_groups(proxies: Sequence[Proxy]) -> list[Group]:
-  by_key: dict[tuple, list[Proxy]] = collections.OrderedDict()
-  for p in proxies:
-    if p.device is not None:
-      by_key.setdefault(p.needs.group_key(p.name), []).append(p)
-  return [Group(k, tuple(ps)) for k, ps in by_key.items()]
 
 
 class Engine:

@@ -73,16 +73,6 @@ def test_several_proxies_one_program_equal_each_alone(tiny_images):
       assert row[name].values[0] == pytest.approx(got, rel=1e-5)
 
 
-def test_groups_share_a_network_only_when_their_needs_agree():
-  groups = engine.make_groups([get_proxy(n) for n in (
-      'naswot', 'snip', 'fisher', 'synflow', 'zen', 'ntk_cond', 'params')])
-  names = [[p.name for p in g.proxies] for g in groups]
-  assert names == [['naswot', 'snip', 'fisher'], ['synflow'], ['zen'],
-                   ['ntk_cond']]
-  assert groups[0].any('gates') and not groups[1].any('gates')
-  assert groups[0].taps.taps == (naswot.TAP,)
-
-
 def test_static_proxies_compile_nothing(tiny_images):
   eng = engine.Engine(SPACE, [get_proxy('params'), get_proxy('flops')])
   arch = spec.parse(A)
