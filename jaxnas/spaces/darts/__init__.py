@@ -12,6 +12,7 @@ import numpy as np
 from jaxnas.errors import JaxnasError, SpecError
 from jaxnas.spaces.darts import cost
 from jaxnas.spaces.darts import iso
+from jaxnas.spaces.darts import sampling
 from jaxnas.spaces.darts import spec
 
 
@@ -80,10 +81,10 @@ class DartsSpace:
   def sample(self, rng: np.random.Generator, n: int) -> list[spec.Genotype]:
     if n < 0:
       raise SpecError(f'DARTS sample: n={n} must be >= 0')
-    return [spec.sample(rng) for _ in range(n)]
+    return [sampling.sample(rng) for _ in range(n)]
 
   def mutate(self, arch, rng: np.random.Generator) -> spec.Genotype:
-    return spec.mutate(arch, rng)
+    return sampling.mutate(arch, rng)
 
   def enumerate(self) -> list[spec.Genotype]:
     raise JaxnasError('the DARTS space (about 10^18 genotypes) cannot be '
