@@ -7,7 +7,6 @@ import pytest
 
 from jaxnas.errors import SpecError
 from jaxnas.spaces import darts
-from jaxnas.spaces.darts import iso
 from jaxnas.spaces.darts import spec
 from tests.conftest import reference_file
 
