@@ -101,7 +101,8 @@ def preprocess(module: nn.Module, name: str, x: Array, c: int,
                           (c,)).value
   bias = module.variable('params', f'{name}_bias', jnn.zeros, None,
                          (c,)).value
-  return jnn.batch_norm(y, scale, bias, opts, acc)
+  y, acc, _ = jnn.batch_norm(y, scale, bias, opts, acc)
+  return y, acc
 
 
 class Cell(nn.Module):

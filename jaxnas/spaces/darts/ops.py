@@ -92,7 +92,8 @@ def factorized_reduce(r: Array, fr1: tuple[Array, Any],
 
 def _bn(x: Array, acc: Any, opts: jnn.NetOptions) -> tuple[Array, Any]:
   """BatchNorm without affine parameters."""
-  return jnn.batch_norm(x, 1.0, 0.0, opts, acc)
+  y, acc, _ = jnn.batch_norm(x, 1.0, 0.0, opts, acc)
+  return y, acc
 
 
 def apply_op(op: int, stride: int, x: Array, weights: dict, acc: Any,

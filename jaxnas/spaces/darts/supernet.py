@@ -156,7 +156,8 @@ def _bn(module, name: str, x: Array, acc: Any) -> tuple[Array, Any]:
                           (c,)).value
   bias = module.variable('params', f'{name}_bias', jnn.zeros, None,
                          (c,)).value
-  return jnn.batch_norm(x, scale, bias, module.opts, acc)
+  y, acc, _ = jnn.batch_norm(x, scale, bias, module.opts, acc)
+  return y, acc
 
 
 def _fr_specs(name: str, c_in: int, c: int) -> list:

@@ -12,6 +12,8 @@ import time
 import numpy as np
 import pytest
 
+from jaxnas.cli import shards
+from jaxnas.errors import JaxnasError
 from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import ROOT, TINY_FLAGS, archs_file, read_jsonl, run
 
@@ -154,3 +156,21 @@ def test_bad_cluster_flags_one_line_error(flags, message):
   lines = proc.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: ') and (
       message in lines[0]), proc.stderr
+
+
+def test_shares_split_in_run_order_by_index_modulo_processes():
+  names = [f'a{i}' for i in range(7)]
+  got = shards.shares(names, 3)
+  assert got == [['a0', 'a3', 'a6'], ['a1', 'a4'], ['a2', 'a5']]
+  assert sorted(sum(got, [])) == sorted(names)  # each exactly once
+  assert shards.shares(names, 1) == [names]
+
+
+def test_read_complete_jsonl_leaves_out_a_torn_last_line(tmp_path):
+  path = tmp_path / 'scores.jsonl'
+  assert shards.read_complete_jsonl(str(path)) == []
+  path.write_text('{"a": 1}\n\n{"a": 2}\n{"a": 3')
+  assert shards.read_complete_jsonl(str(path)) == [{'a': 1}, {'a': 2}]
+  path.write_text('{"a": 1}\nnot json\n')
+  with pytest.raises(JaxnasError, match=r'scores.jsonl:2: not a JSON line'):
+    shards.read_complete_jsonl(str(path))
