@@ -130,6 +130,11 @@ def inits_rows(where: str) -> list[str]:
     return []
   with open(path) as f:
     res = json.load(f)
+  if 'engine_compilations' not in res:  # written before inits64.py's keys
+    return ['## Many inits of one cell in one compiled call', '',
+            '`inits64.json` was written by an older `inits64.py` (no git '
+            'revision recorded); rerun `python experiments/tenas/'
+            'inits64.py` for this table.']
   lines = ['## Many inits of one cell in one compiled call', '',
            f'`python experiments/tenas/inits64.py`: {res["inits"]} Kaiming '
            f'inits per call (unrolled), NTK batch {res["batch_size"]}, one '
