@@ -57,3 +57,18 @@ def test_committed_cell_files_are_what_cells_py_writes():
   assert read('cells_60.txt') == read('cells_300.txt')[:60]
   assert read('cells_70.txt') == (read('cells_percentiles.txt') +
                                   read('cells_60.txt'))
+
+
+figures = _module('make_figures')
+
+
+def test_block_means_first_block_is_first_k_and_partial_block_dropped():
+  each = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+  assert figures.block_means(each, 1) == each
+  assert figures.block_means(each, 3) == [2.0, 5.0]
+  assert figures.block_means(each, 7) == [4.0]
+  assert figures.block_means(each, 8) == []
+
+
+def test_block_means_skip_undefined_inits():
+  assert figures.block_means([None, 2.0, None, None], 2) == [2.0, None]
