@@ -94,6 +94,8 @@ def spread_numbers(values: list[list[float]], accs: list[float]
   within = arr.std(axis=1, ddof=1)
   between = arr.mean(axis=1).std(ddof=1)
   taus = [kendall(arr[:, j], accs) for j in range(arr.shape[1])]
+  # Does each repetition rank the cells as their mean scores do?
+  agree = [kendall(arr[:, j], arr.mean(axis=1)) for j in range(arr.shape[1])]
   order = np.argsort(arr.mean(axis=1))
   # Adjacent cells (by mean score) whose score ranges overlap.
   overlaps = sum(arr[order[i]].max() >= arr[order[i + 1]].min()
@@ -103,20 +105,24 @@ def spread_numbers(values: list[list[float]], accs: list[float]
           'tau_mean': float(np.mean(taus)), 'tau_min': float(min(taus)),
           'tau_max': float(max(taus)), 'tau_of_means': kendall(
               arr.mean(axis=1), accs),
+          'agree_min': float(min(agree)),
+          'agree_same': int(sum(a > 1 - 1e-9 for a in agree)),
           'reps': arr.shape[1], 'overlaps': int(overlaps),
           'pairs': len(order) - 1}
 
 
-def spread_sentence(n: dict[str, Any], varied: str) -> str:
-  return (f'Over {n["reps"]} {varied}, the score of a cell moves by a '
-          f'median std of {n["within_median"]:.1f} (largest '
+def spread_sentence(n: dict[str, Any], varied: str, one: str) -> str:
+  return (f'Over {n["reps"]} {varied}, the std of a cell\'s score is '
+          f'{n["within_median"]:.1f} (median of the 10 cells; largest '
           f'{n["within_max"]:.1f}) against a std of {n["between"]:.1f} '
-          f'between the 10 cells\' mean scores; {n["overlaps"]} of the '
-          f'{n["pairs"]} pairs of neighbouring cells (by mean score) overlap, '
-          f'and Kendall tau of score vs accuracy over the 10 cells is '
-          f'{n["tau_mean"]:.2f} on average ({n["tau_min"]:.2f} to '
-          f'{n["tau_max"]:.2f}) per {varied[:-1]}, {n["tau_of_means"]:.2f} '
-          'for the mean score.')
+          f'between the 10 cells\' mean scores; the ranges of '
+          f'{n["overlaps"]} of the {n["pairs"]} pairs of neighbouring cells '
+          f'(by mean score) overlap, {n["agree_same"]} of the {n["reps"]} '
+          f'{varied} rank the 10 cells exactly as the mean score does (Kendall '
+          f'tau with it at least {n["agree_min"]:.2f}), and Kendall tau of '
+          f'score vs accuracy over the 10 cells is {n["tau_mean"]:.2f} on '
+          f'average ({n["tau_min"]:.2f} to {n["tau_max"]:.2f}) per {one}, '
+          f'{n["tau_of_means"]:.2f} for the mean score.')
 
 
 def study_a(gt, cells) -> str:
@@ -130,7 +136,7 @@ def study_a(gt, cells) -> str:
   box_figure(values, accs, '(a) 20 CIFAR-10 mini-batches of 128, one init',
              'batch of 128', os.path.join(HERE, 'fig_a_batches.png'))
   return ('![](fig_a_batches.png)\n\n' +
-          spread_sentence(spread_numbers(values, accs), 'batches'))
+          spread_sentence(spread_numbers(values, accs), 'batches', 'batch'))
 
 
 def study_b(gt, cells) -> str:
@@ -144,7 +150,7 @@ def study_b(gt, cells) -> str:
   box_figure(values, accs, '(b) 20 initialisations, one batch of 128',
              'init', os.path.join(HERE, 'fig_b_inits.png'))
   return ('![](fig_b_inits.png)\n\n' +
-          spread_sentence(spread_numbers(values, accs), 'inits'))
+          spread_sentence(spread_numbers(values, accs), 'inits', 'init'))
 
 
 def study_c(gt, pct_cells, uniform) -> str:
