@@ -193,6 +193,12 @@ def study_c(gt, pct_cells, uniform) -> str:
                              if runs[b][c]['naswot'] is not None]))
          for b in BATCH_SIZES}
   dropped = sum(runs[128][c]['naswot'] is None for c in uniform)
+  # B=128 is the batch of experiments/nb201_naswot/all_cells (same seed).
+  with open(os.path.join(ROOT, 'experiments', 'nb201_naswot', 'all_cells',
+                         'scores.jsonl')) as f:
+    all_cells = {r['arch']: r['naswot'] for r in map(json.loads, f)}
+  same = [(runs[128][c]['naswot'], all_cells[c]) for c in cells]
+  diff = max(abs(a - b) for a, b in same if a is not None and b is not None)
   tau_text = ', '.join(f'{taus[b]:.3f} (B={b})' for b in BATCH_SIZES)
   med_text = ', '.join(f'{med[b]:.0f}' for b in BATCH_SIZES)
   return ('![](fig_c_batch_size.png)\n\n'
@@ -202,7 +208,10 @@ def study_c(gt, pct_cells, uniform) -> str:
           f'B={hi} scores of the 70 cells), and Kendall tau vs accuracy over '
           f'the 60 uniform cells ({dropped} undefined, left out) is '
           f'{tau_text}; over the 10 percentile cells '
-          + ', '.join(f'{taus_pct[b]:.2f}' for b in BATCH_SIZES) + '.')
+          + ', '.join(f'{taus_pct[b]:.2f}' for b in BATCH_SIZES) + '.'
+          f'\n\n(Check: the B=128 scores differ from those of '
+          f'experiments/nb201_naswot/all_cells, the same batch and seed, by at '
+          f'most {diff:.3g}.)')
 
 
 def tau_by_k(run: dict[str, Any], cells: list[str], gt, ks: Sequence[int]
