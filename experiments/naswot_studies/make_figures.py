@@ -312,6 +312,12 @@ Cells (`cells.py`, from the ground truth only): the 10 cells nearest the
 permutation, seed 0), and a uniform sample of 300 (seed 0; its first 60 are
 the "60 uniform cells").
 
+The runs' `config.json` name revisions from b47277a (the commit of the
+flagfiles) on; the later ones differ from it only in
+`experiments/naswot_studies/` (this script, its outputs) and
+`tests/experiments/`, not in `jaxnas/` or `run.py`. `a_batches/data_seed_1`
+is `b47277a+dirty`: this script (tracked) was being edited while it ran.
+
 """
 
 
