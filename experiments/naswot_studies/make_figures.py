@@ -243,9 +243,12 @@ def study_d(gt) -> str:
     results['REDUCED: 60 cells x 30 inits'] = tau_by_k(
         reduced, cells60, gt, [k for k in KS if k <= 30])
   else:
-    text.append('The reduced study (d_inits30_reduced.flags) is not run yet.')
+    done = 0 if reduced is None else sum(c in reduced for c in cells60)
+    text.append(f'**The reduced study (60 cells x 30 inits, '
+                f'd_inits30_reduced.flags) is not finished either** '
+                f'({done}/60 cells scored; rerunning its command resumes).')
   if not results:
-    return ' '.join(text)
+    return ' '.join(text) + STATUS_D
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -298,6 +301,19 @@ def main() -> None:
     for title, body in sections:
       f.write(f'## {title}\n\n{body}\n\n')
   print(open(os.path.join(HERE, 'RESULTS.md')).read())
+
+
+STATUS_D = """
+
+Why not run: in the session that built these studies the 2 cores were taken
+by other runs at nice 0, and this one at nice 15 got about 16% of a core:
+about 100 s per cell of 30 inits (in (b), a few minutes earlier, 20 inits
+took about 7 s per cell). What remains, from the repository root (each
+resumable; then rerun this script):
+
+    python run.py --flagfile=experiments/naswot_studies/d_inits30_reduced.flags   # 1,800 inits
+    python run.py --flagfile=experiments/naswot_studies/d_inits100.flags          # 30,000 inits
+    python experiments/naswot_studies/make_figures.py"""
 
 
 HEADER = """# NASWOT robustness studies on NB201 (Mellor et al. 2021, section 4)
