@@ -88,6 +88,9 @@ class RunConfig:
                                   'of their own take its first images.')
   shuffle: bool = option(False, 'Seeded random images instead of the first '
                          'batch_size.')
+  data_seed: int | None = option(None, 'Seed of the --shuffle subset '
+                                 '(default: --seed); another batch with the '
+                                 'same initialisations.')
   num_classes: int | None = option(None, "Head size (default: the data's "
                                    'classes, 10 / 100 / 120).')
   # --- proxies -------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Tests of jaxnas.data: batches, normalisation, labels, errors."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -29,6 +31,21 @@ def test_npz_first_images_and_seeded_shuffle(tmp_path):
   s2 = data.load_batch(f'npz:{path}', 5, shuffle=True, seed=3)
   assert s1.fingerprint == s2.fingerprint != b.fingerprint
   assert b.norm == 'cifar10'
+
+
+def test_data_seed_changes_the_subset_not_the_init_seed(tmp_path):
+  """--data_seed draws the --shuffle subset (default: --seed)."""
+  from jaxnas.cli.results import load_data  # pylint: disable=g-import-not-at-top
+  from jaxnas.config import RunConfig  # pylint: disable=g-import-not-at-top
+  path = write_npz(tmp_path / 'd.npz', n=20)
+  cfg = RunConfig(mode='score', data=f'npz:{path}', batch_size=5,
+                  shuffle=True, seed=0)
+  by_seed = {s: data.load_batch(f'npz:{path}', 5, shuffle=True,
+                                seed=s).fingerprint for s in (0, 7)}
+  assert by_seed[0] != by_seed[7]
+  assert load_data(cfg).fingerprint == by_seed[0]
+  assert load_data(dataclasses.replace(cfg, data_seed=7)).fingerprint == (
+      by_seed[7])
 
 
 @pytest.mark.parametrize('arrays, message', [

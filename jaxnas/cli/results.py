@@ -34,8 +34,9 @@ def load_data(cfg: RunConfig) -> data_lib.Batch:
   falls back to synthetic noise when CIFAR-10 cannot be had (and says so)."""
   try:
     batch = data_lib.load_batch(cfg.data or 'cifar10', cfg.batch_size,
-                                cfg.shuffle, cfg.seed, cfg.norm,
-                                cfg.data_dir)
+                                cfg.shuffle,
+                                cfg.seed if cfg.data_seed is None
+                                else cfg.data_seed, cfg.norm, cfg.data_dir)
   except DataError as e:
     if not (cfg.mode == 'quickstart' and cfg.data is None):
       raise
