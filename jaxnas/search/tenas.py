@@ -315,6 +315,9 @@ def format_round(log: RoundLog) -> str:
   return '\n'.join(lines)
 
 
+# Long on purpose (~75 lines): one run's set-up (data, engine, cached
+# measure, round log) reads as one sequence; its steps are the helpers
+# above (engine_measure, CachedMeasure, search, format_round).
 def run_searches(cfg, space, log: Callable[[str], None]):
   """``--algorithm=tenas``: ``cfg.runs`` searches, run r with seed
   ``cfg.seed + r`` (data subset with ``--shuffle``, init keys, patches).

@@ -106,6 +106,9 @@ class Cell(nn.Module):
   opts: jnn.NetOptions = jnn.NetOptions()
 
   @nn.compact
+  # Long on purpose (~85 lines): the parameters, running statistics and
+  # branch closures of one cell share the padded width, the channel masks
+  # and the cell input; its parts are the nested helpers below.
   def __call__(self, carry: tuple[Array, Any], arch: dict[str, Array],
                in_channels: Array):
     x, acc = carry
