@@ -315,9 +315,52 @@ def format_round(log: RoundLog) -> str:
   return '\n'.join(lines)
 
 
-# Long on purpose (~75 lines): one run's set-up (data, engine, cached
-# measure, round log) reads as one sequence; its steps are the helpers
-# above (engine_measure, CachedMeasure, search, format_round).
+def tenas_proxies(cfg):
+  """ntk_cond and linear_regions with the run's ``--proxy_options``
+  (ntk_cond on ``--batch_size`` images unless set); checks
+  ``--tenas_repeats``."""
+  from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
+  from jaxnas.proxies import get_proxies  # pylint: disable=g-import-not-at-top
+  if cfg.tenas_repeats < 1:
+    raise JaxnasError(f'--tenas_repeats must be >= 1, got '
+                      f'{cfg.tenas_repeats}')
+  options = cfg.proxy_option_dict()
+  options.setdefault('ntk_cond', {}).setdefault('batch_size', cfg.batch_size)
+  return get_proxies(('ntk_cond', 'linear_regions'), options)
+
+
+def run_setup(cfg, space, proxies, run: int, engine,
+              log: Callable[[str], None]):
+  """One TE-NAS run's data and measure, shared by the NB201 and DARTS
+  searches: run ``run`` uses seed ``cfg.seed + run`` (data subset with
+  ``--shuffle``, init keys, patches) and ``cfg.tenas_repeats`` batches of
+  ``--batch_size`` images. The engine (of ``proxies``) is made on the
+  first run and reused (pass None first).
+
+  Returns:
+    (seed, pool, engine, measure): the run's seed, its data (a
+    :class:`jaxnas.data.Batch` of all repeats), the engine, and
+    :func:`engine_measure`'s measure.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxnas import data as data_lib  # pylint: disable=g-import-not-at-top
+  from jaxnas import engine as engine_lib  # pylint: disable=g-import-not-at-top
+  repeats = cfg.tenas_repeats
+  seed = cfg.seed + run
+  pool = data_lib.load_batch(cfg.data, cfg.batch_size * repeats,
+                             cfg.shuffle, seed, cfg.norm, cfg.data_dir)
+  if engine is None:
+    engine = engine_lib.Engine(space, proxies, inits=repeats,
+                               weight_init=cfg.weight_init,
+                               num_classes=cfg.num_classes or
+                               pool.num_classes, devices=cfg.devices)
+  batches = np.split(pool.images, repeats)
+  rngs = [np.random.default_rng([seed, r]) for r in range(repeats)]
+  measure = engine_measure(engine, jax.random.PRNGKey(seed), batches, rngs,
+                           log)
+  return seed, pool, engine, measure
+
+
 def run_searches(cfg, space, log: Callable[[str], None]):
   """``--algorithm=tenas``: ``cfg.runs`` searches, run r with seed
   ``cfg.seed + r`` (data subset with ``--shuffle``, init keys, patches).
@@ -327,12 +370,8 @@ def run_searches(cfg, space, log: Callable[[str], None]):
     run, the wall seconds of each search (compilation excluded; rounds read
     back from the store count their stored time), and the data provenance.
   """
-  import jax  # pylint: disable=g-import-not-at-top
-  from jaxnas import data as data_lib  # pylint: disable=g-import-not-at-top
-  from jaxnas import engine as engine_lib  # pylint: disable=g-import-not-at-top
   from jaxnas import search as search_lib  # pylint: disable=g-import-not-at-top
   from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
-  from jaxnas.proxies import get_proxies  # pylint: disable=g-import-not-at-top
   from jaxnas.store import JsonlLog, Store  # pylint: disable=g-import-not-at-top
   if space.name == 'darts':
     from jaxnas.search import tenas_darts  # pylint: disable=g-import-not-at-top
@@ -340,12 +379,8 @@ def run_searches(cfg, space, log: Callable[[str], None]):
   if space.name != 'nb201':
     raise JaxnasError(f'--algorithm=tenas runs on the NB201 supernet; '
                       f'--space={space.name} is not supported')
+  proxies = tenas_proxies(cfg)
   repeats = cfg.tenas_repeats
-  if repeats < 1:
-    raise JaxnasError(f'--tenas_repeats must be >= 1, got {repeats}')
-  options = cfg.proxy_option_dict()
-  options.setdefault('ntk_cond', {}).setdefault('batch_size', cfg.batch_size)
-  proxies = get_proxies(('ntk_cond', 'linear_regions'), options)
   store = Store(cfg.store or os.path.join(cfg.output, 'store.sqlite'))
   config = f'tenas weight_init={cfg.weight_init} ' + ' '.join(
       p.key for p in proxies)
@@ -354,22 +389,12 @@ def run_searches(cfg, space, log: Callable[[str], None]):
                          'mask'))
   results, seconds, info, engine = [], [], {}, None
   for run in range(cfg.runs):
-    seed = cfg.seed + run
-    pool = data_lib.load_batch(cfg.data, cfg.batch_size * repeats,
-                               cfg.shuffle, seed, cfg.norm, cfg.data_dir)
+    seed, pool, engine, raw = run_setup(
+        cfg, space, proxies, run, engine,
+        lambda msg, run=run: log(f'tenas run {run} {msg}'))
     info = {'data': pool.source, 'norm': pool.norm, 'data_note': pool.note}
-    if engine is None:
-      engine = engine_lib.Engine(space, proxies, inits=repeats,
-                                 weight_init=cfg.weight_init,
-                                 num_classes=cfg.num_classes or
-                                 pool.num_classes, devices=cfg.devices)
-    batches = np.split(pool.images, repeats)
-    rngs = [np.random.default_rng([seed, r]) for r in range(repeats)]
-    measure = CachedMeasure(
-        engine_measure(engine, jax.random.PRNGKey(seed), batches, rngs,
-                       lambda msg, run=run: log(f'tenas run {run} {msg}')),
-        store, 'nb201', seed, pool.fingerprint, repeats, config,
-        lambda: engine.compile_seconds)
+    measure = CachedMeasure(raw, store, 'nb201', seed, pool.fingerprint,
+                            repeats, config, lambda: engine.compile_seconds)
 
     def on_round(r, run=run, seed=seed, fp=pool.fingerprint):
       log(f'tenas run {run} (seed {seed}) ' + format_round(r))

@@ -145,35 +145,17 @@ def run_searches(cfg, space, log: Callable[[str], None]):
   seconds, data info)."""
   import json  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
-  from jaxnas import data as data_lib  # pylint: disable=g-import-not-at-top
-  from jaxnas import engine as engine_lib  # pylint: disable=g-import-not-at-top
   from jaxnas import search as search_lib  # pylint: disable=g-import-not-at-top
   from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
-  from jaxnas.proxies import get_proxies  # pylint: disable=g-import-not-at-top
+  proxies = tenas.tenas_proxies(cfg)
   repeats = cfg.tenas_repeats
-  if repeats < 1:
-    raise JaxnasError(f'--tenas_repeats must be >= 1, got {repeats}')
-  options = cfg.proxy_option_dict()
-  options.setdefault('ntk_cond', {}).setdefault('batch_size', cfg.batch_size)
-  proxies = get_proxies(('ntk_cond', 'linear_regions'), options)
   path = os.path.join(cfg.output, 'tenas_rounds.jsonl')
   results, seconds, info, engine = [], [], {}, None
   for run in range(cfg.runs):
-    seed = cfg.seed + run
-    pool = data_lib.load_batch(cfg.data, cfg.batch_size * repeats,
-                               cfg.shuffle, seed, cfg.norm, cfg.data_dir)
-    info = {'data': pool.source, 'norm': pool.norm, 'data_note': pool.note}
-    if engine is None:
-      engine = engine_lib.Engine(space, proxies, inits=repeats,
-                                 weight_init=cfg.weight_init,
-                                 num_classes=cfg.num_classes or
-                                 pool.num_classes, devices=cfg.devices)
-    batches = np.split(pool.images, repeats)
-    rngs = [np.random.default_rng([seed, r]) for r in range(repeats)]
-    measure = tenas.engine_measure(
-        engine, jax.random.PRNGKey(seed), batches, rngs,
+    seed, pool, engine, measure = tenas.run_setup(
+        cfg, space, proxies, run, engine,
         lambda msg, run=run: log(f'tenas darts run {run} {msg}'))
+    info = {'data': pool.source, 'norm': pool.norm, 'data_note': pool.note}
     compile0 = engine.compile_seconds
 
     def on_step(rec, run=run, seed=seed, fp=pool.fingerprint):
