@@ -73,13 +73,13 @@ def population(args) -> dict:
 def _jax_images_per_second(args, seeds: int) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from jaxnas import data as data_lib  # pylint: disable=g-import-not-at-top
+  from jaxnas.train import splits as splits_lib  # pylint: disable=g-import-not-at-top
   from jaxnas.spaces import get_space  # pylint: disable=g-import-not-at-top
   from jaxnas.train import input as input_lib  # pylint: disable=g-import-not-at-top
   from jaxnas.train import recipes  # pylint: disable=g-import-not-at-top
   from jaxnas.train.population import Population  # pylint: disable=g-import-not-at-top
   from jaxnas.train.step import Trainer  # pylint: disable=g-import-not-at-top
-  splits = data_lib.load_splits(f'npz:{args.npz}')
+  splits = splits_lib.load_splits(f'npz:{args.npz}')
   space = get_space('nb201', channels=args.channels,
                     cells_per_stage=args.cells_per_stage)
   trainer = Trainer.from_recipe(space, recipes.recipe_for('nb201'), 1000, 10,

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from jaxnas import data as data_lib
+from jaxnas.train import splits as splits_lib
 from jaxnas.cli import common
 from jaxnas.config import RunConfig
 from jaxnas.errors import JaxnasError
@@ -52,7 +53,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
   archs = common.select_archs(cfg, space, common.load_benchmark(cfg, space),
                               np.random.default_rng(cfg.seed))
   names = [space.format(a) for a in archs]
-  splits = data_lib.load_splits(cfg.data or 'cifar10', cfg.norm,
+  splits = splits_lib.load_splits(cfg.data or 'cifar10', cfg.norm,
                                 cfg.data_dir, cfg.seed)
   classes = cfg.num_classes or splits.num_classes
   recipe = dataclasses.replace(recipes.recipe_for(cfg.space, splits.norm),

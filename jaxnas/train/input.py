@@ -1,7 +1,7 @@
 """The training input pipeline: a seeded stream of batches, augmentation on
 the device, prefetching, and padded test batches.
 
-The training images stay uint8 on the host (:class:`jaxnas.data.Splits`).
+The training images stay uint8 on the host (:class:`jaxnas.train.splits.Splits`).
 Network seed ``j`` reads the stream of its own epoch permutations
 (``numpy`` generator seeded by ``(seed, j, epoch)``): batch ``t`` is images
 ``t*B .. (t+1)*B - 1`` of the concatenated permutations, so every batch is
