@@ -72,6 +72,82 @@ class Plan:
     return step * self.batch_size / self.num_train
 
 
+class _Recorder:
+  """The per-network lines of ``train.jsonl``: the step's loss, learning
+  rate and batch accuracy, and at an epoch's end (and ``plan.stop``) the
+  epoch's training loss / accuracy over the images it saw and, with test
+  batches, the test loss / accuracy.
+
+  ``sums`` (per network: summed loss, correct predictions, images of the
+  epoch so far) is part of the checkpointed state, so a resumed run ends an
+  epoch with the same figures as an uninterrupted one.
+  """
+
+  def __init__(self, population: Population, plan: Plan,
+               names: Sequence[str], seed: int, train_log, tests,
+               sums: dict[str, np.ndarray]):
+    self.population, self.plan, self.names, self.seed = (population, plan,
+                                                          names, seed)
+    self.train_log, self.tests, self.sums = train_log, tests, sums
+    self.ending = plan.epoch_ending()
+    self.t_start = time.perf_counter()
+
+  @staticmethod
+  def fresh_sums(population: Population) -> dict[str, np.ndarray]:
+    lay = population.layout
+    shape = (len(lay.order), lay.seeds_pad)
+    return {'loss': np.zeros(shape), 'correct': np.zeros(shape),
+            'images': np.zeros(shape)}
+
+  def lines(self, step: int, host, extra: dict[str, np.ndarray]):
+    lay, plan = self.population.layout, self.plan
+    out = []
+    for a, slot in enumerate(lay.slots):
+      for j in range(lay.seeds):
+        r = {'arch': self.names[a], 'replica': j, 'seed': self.seed,
+             'step': step, 'epoch': round(plan.epoch_at(step), 4),
+             'loss': float(host.loss[slot, j]),
+             'lr': float(host.lr[slot, j]),
+             'batch_accuracy': 100.0 * float(host.correct[slot, j]) /
+                               plan.batch_size,
+             'seconds': round(time.perf_counter() - self.t_start, 3)}
+        for name, values in extra.items():
+          r[name] = float(values[slot, j])
+        out.append(r)
+    return out
+
+  def finish_step(self, step: int, metrics, state, special: bool):
+    """Adds the step's metrics to the epoch sums, writes its lines (every
+    ``plan.log_every`` steps and at special steps) and returns the epoch
+    figures computed at this step (empty unless an epoch ends here)."""
+    plan, sums = self.plan, self.sums
+    host = jax.device_get(metrics)
+    sums['loss'] += np.asarray(host.loss) * plan.batch_size
+    sums['correct'] += np.asarray(host.correct)
+    sums['images'] += plan.batch_size
+    extra = {}
+    epoch = self.ending.get(step)
+    if epoch is not None or step == plan.stop:
+      seen = np.maximum(sums['images'], 1)
+      extra['train_loss'] = sums['loss'] / seen
+      extra['train_accuracy'] = 100.0 * sums['correct'] / seen
+      if self.tests is not None and (
+          step == plan.stop or epoch == plan.epochs or
+          (epoch and epoch % plan.eval_every == 0)):
+        extra['test_loss'], acc = self.population.evaluate(state, self.tests)
+        extra['test_accuracy'] = 100.0 * acc
+      if epoch is not None:
+        for v in sums.values():
+          v[:] = 0.0
+    if special or step % plan.log_every == 0:
+      recs = self.lines(step, host, extra)
+      if epoch is not None:
+        for r in recs:
+          r['epoch_end'] = epoch
+      self.train_log.write(recs)
+    return extra
+
+
 def train(population: Population, splits, key: jax.Array, plan: Plan,
           output: str, names: Sequence[str], seed: int,
           checkpointer: Checkpointer | None = None,
@@ -81,7 +157,7 @@ def train(population: Population, splits, key: jax.Array, plan: Plan,
 
   Args:
     population: the networks.
-    splits: :class:`jaxnas.data.Splits` (uint8 train / test images).
+    splits: :class:`jaxnas.train.splits.Splits` (uint8 train / test images).
     key: the run's key (``PRNGKey(seed)``).
     plan: the :class:`Plan`.
     output: directory of ``train.jsonl``, ``scores.jsonl``,
@@ -95,12 +171,9 @@ def train(population: Population, splits, key: jax.Array, plan: Plan,
     eval_batch_size: test images per eval call.
     log: one-line messages.
   """
-  lay = population.layout
   init_keys, data_keys = population.keys(key)
   state = population.init(init_keys)
-  shape = (len(lay.order), lay.seeds_pad)
-  sums = {'loss': np.zeros(shape), 'correct': np.zeros(shape),
-          'images': np.zeros(shape)}
+  sums = _Recorder.fresh_sums(population)
   start = checkpointer.latest_step() if checkpointer else None
   if start is not None:
     held = checkpointer.restore(start, {'state': state, 'epoch': sums})
@@ -112,57 +185,12 @@ def train(population: Population, splits, key: jax.Array, plan: Plan,
   score_log = records_lib.JsonLines(os.path.join(output, 'scores.jsonl'),
                                     start)
   start = start or 0
-  stop = plan.stop
   tests = None
   if splits.test_images is not None:
     tests = [jax.device_put(b, population.sharding()) for b in
              input_lib.test_batches(splits.test_images, splits.test_labels,
                                     eval_batch_size)]
-  ending = plan.epoch_ending()
-  t_start = time.perf_counter()
-
-  def lines(step, host, extra=None):
-    out = []
-    for a, slot in enumerate(lay.slots):
-      for j in range(lay.seeds):
-        r = {'arch': names[a], 'replica': j, 'seed': seed, 'step': step,
-             'epoch': round(plan.epoch_at(step), 4),
-             'loss': float(host.loss[slot, j]),
-             'lr': float(host.lr[slot, j]),
-             'batch_accuracy': 100.0 * float(host.correct[slot, j]) /
-                               plan.batch_size,
-             'seconds': round(time.perf_counter() - t_start, 3)}
-        for name, values in (extra or {}).items():
-          r[name] = float(values[slot, j])
-        out.append(r)
-    return out
-
-  def finish_step(step, metrics, special):
-    host = jax.device_get(metrics)
-    b = plan.batch_size
-    sums['loss'] += np.asarray(host.loss) * b
-    sums['correct'] += np.asarray(host.correct)
-    sums['images'] += b
-    extra = {}
-    epoch = ending.get(step)
-    if epoch is not None or step == stop:
-      seen = np.maximum(sums['images'], 1)
-      extra['train_loss'] = sums['loss'] / seen
-      extra['train_accuracy'] = 100.0 * sums['correct'] / seen
-      if tests is not None and (step == stop or epoch == plan.epochs or
-                                (epoch and epoch % plan.eval_every == 0)):
-        extra['test_loss'], acc = population.evaluate(state, tests)
-        extra['test_accuracy'] = 100.0 * acc
-      if epoch is not None:
-        for v in sums.values():
-          v[:] = 0.0
-    if special or step % plan.log_every == 0:
-      recs = lines(step, host, extra)
-      if epoch is not None:
-        for r in recs:
-          r['epoch_end'] = epoch
-      train_log.write(recs)
-    return extra
+  recorder = _Recorder(population, plan, names, seed, train_log, tests, sums)
 
   def score(step):
     if scorer is not None and step in plan.score_steps:
@@ -170,30 +198,31 @@ def train(population: Population, splits, key: jax.Array, plan: Plan,
 
   if start == 0:
     score(0)
-  bar = records_lib.ProgressBar(stop, start, progress_seconds)
+  bar = records_lib.ProgressBar(plan.stop, start, progress_seconds)
   prefetch = input_lib.Prefetcher(
       input_lib.Stream(splits.train_images, splits.train_labels,
                        plan.batch_size, seed, population.seed_index),
-      start, stop, population.put_batch)
-  pending = None
+      start, plan.stop, population.put_batch)
+  pending = None  # a plain step's metrics, fetched after the next dispatch
   try:
     for index, batch in prefetch:
       state, metrics = population.step(state, batch, data_keys)
       step = index + 1
       if pending is not None:
-        finish_step(*pending, False)
+        recorder.finish_step(*pending, state, False)
         pending = None
-      special = (step in ending or step == stop or step in plan.score_steps
-                 or step % plan.checkpoint_every == 0)
+      special = (step in recorder.ending or step == plan.stop or
+                 step in plan.score_steps or
+                 step % plan.checkpoint_every == 0)
       if not special:
         pending = (step, metrics)
         bar.update(step)
         continue
-      extra = finish_step(step, metrics, True)
+      extra = recorder.finish_step(step, metrics, state, True)
       score(step)
       if checkpointer and (step % plan.checkpoint_every == 0 or
-                           step == stop):
-        checkpointer.save(step, {'state': state, 'epoch': sums})
+                           step == plan.stop):
+        checkpointer.save(step, {'state': state, 'epoch': recorder.sums})
       note = ''
       if 'test_accuracy' in extra:
         note = f'test accuracy {np.mean(extra["test_accuracy"]):.2f}%'
