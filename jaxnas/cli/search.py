@@ -28,9 +28,11 @@ def run(cfg: RunConfig) -> dict[str, Any]:
   elif cfg.algorithm in BENCHMARK_SEARCHES:
     runs, seconds = benchmark_search(cfg, space, table)
   elif cfg.algorithm == 'tenas':
-    from jaxnas.search import tenas  # pylint: disable=g-import-not-at-top
+    # pylint: disable=g-import-not-at-top
+    from jaxnas.search import tenas_darts, tenas_runs
     common.write_config(cfg)
-    runs, seconds, info = tenas.run_searches(cfg, space, common.log)
+    runner = (tenas_darts if space.name == 'darts' else tenas_runs)
+    runs, seconds, info = runner.run_searches(cfg, space, common.log)
     common.write_config(cfg, info)
   else:
     raise JaxnasError(f'unknown --algorithm={cfg.algorithm!r}')

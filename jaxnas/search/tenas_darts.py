@@ -34,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from jaxnas.search import tenas
+from jaxnas.search import tenas_runs
 from jaxnas.spaces.darts import spec
 from jaxnas.spaces.darts import supernet as sn
 
@@ -140,19 +141,19 @@ def search(measure: tenas.Measure, precision: int = 3, prune_number: int = 3,
 def run_searches(cfg, space, log: Callable[[str], None]):
   """``--algorithm=tenas --space=darts``: ``cfg.runs`` searches, run r
   with seed ``cfg.seed + r``; same data and proxies as on NB201
-  (:func:`jaxnas.search.tenas.run_searches`). Writes
+  (:func:`jaxnas.search.tenas_runs.run_searches`). Writes
   ``DIR/tenas_rounds.jsonl`` (one line per step). Returns (results,
   seconds, data info)."""
   import json  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
   from jaxnas import search as search_lib  # pylint: disable=g-import-not-at-top
   from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
-  proxies = tenas.tenas_proxies(cfg)
+  proxies = tenas_runs.tenas_proxies(cfg)
   repeats = cfg.tenas_repeats
   path = os.path.join(cfg.output, 'tenas_rounds.jsonl')
   results, seconds, info, engine = [], [], {}, None
   for run in range(cfg.runs):
-    seed, pool, engine, measure = tenas.run_setup(
+    seed, pool, engine, measure = tenas_runs.run_setup(
         cfg, space, proxies, run, engine,
         lambda msg, run=run: log(f'tenas darts run {run} {msg}'))
     info = {'data': pool.source, 'norm': pool.norm, 'data_note': pool.note}

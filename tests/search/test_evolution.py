@@ -6,7 +6,6 @@ jaxnas.spaces (and of JAX).
 """
 
 import csv
-import os
 import re
 
 import numpy as np
