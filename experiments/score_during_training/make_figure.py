@@ -15,7 +15,6 @@ import os
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import numpy as np
 from scipy import stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))

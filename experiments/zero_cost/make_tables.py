@@ -151,7 +151,7 @@ def markdown(results: dict) -> str:
     if len(res['accuracies']) > 1:
       other = res['accuracies'][1]
       lines += ['', f'Against NASLib\'s `{other}` (same cells):', '',
-                f'| proxy | jaxnas | NASLib |', '|---|---|---|']
+                '| proxy | jaxnas | NASLib |', '|---|---|---|']
       for p, row in res['proxies'].items():
         lines.append(f'| {p} | {_fmt(row[f"jaxnas_vs_{other}"])} | '
                      f'{_fmt(row[f"naslib_vs_{other}"])} |')

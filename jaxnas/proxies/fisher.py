@@ -14,7 +14,6 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import traverse_util
 
-from jaxnas import nn as jnn
 from jaxnas.proxies import base
 
 

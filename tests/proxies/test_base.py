@@ -2,7 +2,6 @@
 a Context (logits, loss and input gradients, gates, taps), and finite()."""
 
 import dataclasses
-import math
 
 import flax.linen as nn
 import jax

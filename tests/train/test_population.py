@@ -1,7 +1,6 @@
 """A population (cells x seeds) in one compiled step: one compilation per
 program whatever its size, and every network as if trained alone."""
 
-import dataclasses
 
 import jax
 import numpy as np

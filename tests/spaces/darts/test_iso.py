@@ -3,12 +3,11 @@
 import itertools
 
 import numpy as np
-import pytest
 
 from jaxnas.spaces.darts import iso
 from jaxnas.spaces.darts import sampling
 from jaxnas.spaces.darts import spec
-from tests.spaces.darts.test_spec import DARTS_V2_LINE, DARTS_V2_TEXT, ROW0_COMPACT
+from tests.spaces.darts.test_spec import DARTS_V2_LINE, ROW0_COMPACT
 
 
 def test_canonical_sorts_the_pairs_of_each_node():

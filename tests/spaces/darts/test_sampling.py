@@ -1,7 +1,6 @@
 """Random genotypes and mutations (jaxnas.spaces.darts.sampling)."""
 
 import numpy as np
-import pytest
 
 from jaxnas.spaces.darts import sampling
 from jaxnas.spaces.darts import spec
