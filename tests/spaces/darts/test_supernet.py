@@ -8,7 +8,7 @@ from jaxnas import nn as jnn
 from jaxnas.errors import SpecError
 from jaxnas.proxies import linear_regions
 from jaxnas.spaces import get_space
-from jaxnas.spaces.darts import spec, supernet as sn
+from jaxnas.spaces.darts import sampling, spec, supernet as sn
 
 TENAS = ('dil_conv_3x3~0;sep_conv_5x5~1;sep_conv_3x3~0;sep_conv_3x3~2;'
          'skip_connect~0;dil_conv_5x5~1;sep_conv_3x3~1;sep_conv_5x5~3 '
@@ -24,7 +24,7 @@ def test_edges_are_tenas_sorted_order():
 
 def test_genotype_mask_round_trip():
   rng = np.random.default_rng(0)
-  for g in [spec.parse(TENAS)] + [spec.sample(rng) for _ in range(20)]:
+  for g in [spec.parse(TENAS)] + [sampling.sample(rng) for _ in range(20)]:
     mask = sn.genotype_mask(g)
     assert mask.sum() == 16 and not mask[..., sn.NONE].any()
     back = sn.mask_genotype(mask)
