@@ -50,11 +50,14 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
   BN; ``conv_hook(name, y)`` may replace each conv / dense output ``y``
   (named ``stem``, ``reduce1/conv_a``, ``reduce1/shortcut``,
   ``stage0/cell0/edge3``, ``classifier``...); ``bn_hook`` sees every BN's
-  statistics; ``features`` (a dict) receives ``pre_pool``.
+  statistics; ``features`` (a dict) receives ``pre_pool`` and, as
+  ``sites``, the stem's, every reduction block's and every cell's output in
+  forward order (AZ-NAS's features).
   """
   p = {k: v for k, v in params.items()}
   relu_inputs = []
   hook = conv_hook or (lambda name, y: y)
+  sites = []
 
   def relu(x):
     relu_inputs.append(x)
@@ -66,6 +69,7 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
   x = np.asarray(images, np.float64)
   x = norm(hook('stem', conv(x, p['stem']['kernel'])), p['stem']['scale'],
            p['stem']['bias'])
+  sites.append(x)
   for stage in range(3):
     if stage:
       r = p[f'reduce{stage}']
@@ -80,6 +84,7 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
       pooled = x.reshape(n, hh // 2, 2, ww // 2, 2, c).mean(axis=(2, 4))
       x = h + hook(f'reduce{stage}/shortcut',
                    conv(pooled, r['shortcut_kernel']))
+      sites.append(x)
     cp = p[f'stage{stage}']
     for cell in range(cells_per_stage):
       nodes = [x]
@@ -104,9 +109,11 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
                                  q('bn3x3_scale'), q('bn3x3_bias'))
         nodes.append(total)
       x = nodes[3]
+      sites.append(x)
   x = relu(norm(x, p['lastact_scale'], p['lastact_bias']))
   if features is not None:
     features['pre_pool'] = x
+    features['sites'] = sites
   feat = x.mean(axis=(1, 2))
   logits = hook('classifier', feat @ p['classifier']['kernel'] +
                 p['classifier']['bias'])

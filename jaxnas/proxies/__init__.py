@@ -16,6 +16,7 @@ import inspect
 from typing import Any, Callable, Sequence
 
 from jaxnas.errors import JaxnasError
+from jaxnas.proxies import az_nas
 from jaxnas.proxies import cost
 from jaxnas.proxies import epe_nas
 from jaxnas.proxies import fisher
@@ -30,6 +31,7 @@ from jaxnas.proxies import plain
 from jaxnas.proxies import snip
 from jaxnas.proxies import synflow
 from jaxnas.proxies import zen
+from jaxnas.proxies import zico
 from jaxnas.proxies.base import Needs, Proxy
 
 REGISTRY: dict[str, Callable[..., Proxy]] = {
@@ -49,6 +51,10 @@ REGISTRY: dict[str, Callable[..., Proxy]] = {
     'jacov': jacov.make,
     'epe_nas': epe_nas.make,
     'zen': zen.make,
+    'zico': zico.make,
+    'az_expressivity': az_nas.make_expressivity,
+    'az_progressivity': az_nas.make_progressivity,
+    'az_complexity': az_nas.make_complexity,
 }
 NASLIB_SUITE = ('params', 'flops', 'l2_norm', 'synflow', 'snip', 'grad_norm',
                 'plain', 'grasp', 'fisher', 'jacov', 'epe_nas', 'naswot',

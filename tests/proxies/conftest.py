@@ -116,3 +116,31 @@ def loss_grads(suite):
     out[name] = (params, fd_grad(case.loss, params,
                                  live_kernels(case, params)))
   return out
+
+
+ZICO_AZ = ('zico', 'az_expressivity', 'az_progressivity', 'az_complexity',
+           'flops')
+# No 1x1 conv in stage 0: at C=1 its single weight feeds a BN, so its exact
+# gradient is 0 and ZiCo sees float32 round-off (as the reference would).
+ZICO_ARCHS = {**ARCHS, 'no_c1_conv1x1': spec.parse(
+    '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+'
+    '|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|')}
+
+
+@pytest.fixture(scope='session')
+def zico_az():
+  """name -> Case: zico and the AZ-NAS proxies by one engine program (the
+  suite's images and labels; AZ-NAS's Gaussian batch of the same 6)."""
+  rng = np.random.default_rng(3)
+  images = rng.normal(size=(6, 8, 8, 3)).astype(np.float32)
+  labels = np.array([3, 1, 3, 0, 7, 1])
+  options = {n: {'batch_size': 6} for n in ('az_expressivity',
+                                            'az_progressivity')}
+  eng = engine.Engine(SPACE, get_proxies(ZICO_AZ, options),
+                      num_classes=CLASSES, devices=1)
+  archs = list(ZICO_ARCHS.values())
+  rows = list(eng.score(KEY, archs, images, labels))
+  assert eng.compilations == 1
+  return {name: Case(arch, {k: v.values[0] for k, v in row.results.items()},
+                     images, labels)
+          for (name, arch), row in zip(ZICO_ARCHS.items(), rows)}
