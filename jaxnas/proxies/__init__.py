@@ -28,6 +28,7 @@ from jaxnas.proxies import naswot
 from jaxnas.proxies import ntk
 from jaxnas.proxies import plain
 from jaxnas.proxies import snip
+from jaxnas.proxies import swap
 from jaxnas.proxies import synflow
 from jaxnas.proxies import zen
 from jaxnas.proxies.base import Needs, Proxy
@@ -49,6 +50,9 @@ REGISTRY: dict[str, Callable[..., Proxy]] = {
     'jacov': jacov.make,
     'epe_nas': epe_nas.make,
     'zen': zen.make,
+    # Not in NASLib's suite.
+    'swap': swap.make,
+    'swap_reg': swap.make_reg,
 }
 NASLIB_SUITE = ('params', 'flops', 'l2_norm', 'synflow', 'snip', 'grad_norm',
                 'plain', 'grasp', 'fisher', 'jacov', 'epe_nas', 'naswot',
