@@ -24,6 +24,7 @@ from jaxnas.proxies import grasp
 from jaxnas.proxies import jacov
 from jaxnas.proxies import l2_norm
 from jaxnas.proxies import linear_regions
+from jaxnas.proxies import meco
 from jaxnas.proxies import naswot
 from jaxnas.proxies import ntk
 from jaxnas.proxies import plain
@@ -53,6 +54,7 @@ REGISTRY: dict[str, Callable[..., Proxy]] = {
     # Not in NASLib's suite.
     'swap': swap.make,
     'swap_reg': swap.make_reg,
+    'meco': meco.make,
 }
 NASLIB_SUITE = ('params', 'flops', 'l2_norm', 'synflow', 'snip', 'grad_norm',
                 'plain', 'grasp', 'fisher', 'jacov', 'epe_nas', 'naswot',
