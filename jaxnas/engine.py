@@ -313,7 +313,10 @@ class Engine:
         results[p.name] = ProxyResult([value] * self.inits,
                                       [None] * self.inits)
         continue
-      pairs = [p.host(jax.tree.map(lambda x, i=i: x[d, i], out[p.name]))
+      extra = () if p.host_static is None else (float(p.host_static(
+          self.space, arch, self.num_classes, self.image_size)),)
+      pairs = [p.host(jax.tree.map(lambda x, i=i: x[d, i], out[p.name]),
+                      *extra)
                for i in range(self.inits)]
       results[p.name] = ProxyResult([v for v, _ in pairs],
                                     [n for _, n in pairs])

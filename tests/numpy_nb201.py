@@ -43,7 +43,7 @@ def avg_pool_3x3(x):
 
 
 def forward(params, images, ops, cells_per_stage, bn_on=True,
-            conv_hook=None, bn_hook=None, features=None):
+            conv_hook=None, bn_hook=None, features=None, sites=None):
   """Returns (logits, list of every ReLU call's input).
 
   Options (for the zero-cost proxies' tests): ``bn_on=False`` removes every
@@ -52,12 +52,21 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
   ``stage0/cell0/edge3``, ``classifier``...); ``bn_hook`` sees every BN's
   statistics; ``features`` (a dict) receives ``pre_pool`` and, as
   ``sites``, the stem's, every reduction block's and every cell's output in
-  forward order (AZ-NAS's features).
+  forward order (AZ-NAS's features); ``sites`` (a list) receives
+  ``(kind, x)`` wherever jaxnas reports a feature (stem, op, cell, block,
+  pre_pool).
   """
   p = {k: v for k, v in params.items()}
   relu_inputs = []
   hook = conv_hook or (lambda name, y: y)
-  sites = []
+
+  reported = []
+
+  def site(kind, x):
+    reported.append((kind, x))
+    if sites is not None:
+      sites.append((kind, x))
+    return x
 
   def relu(x):
     relu_inputs.append(x)
@@ -69,7 +78,7 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
   x = np.asarray(images, np.float64)
   x = norm(hook('stem', conv(x, p['stem']['kernel'])), p['stem']['scale'],
            p['stem']['bias'])
-  sites.append(x)
+  site('stem', x)
   for stage in range(3):
     if stage:
       r = p[f'reduce{stage}']
@@ -82,9 +91,8 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
                r['conv_b']['scale'], r['conv_b']['bias'])
       n, hh, ww, c = x.shape
       pooled = x.reshape(n, hh // 2, 2, ww // 2, 2, c).mean(axis=(2, 4))
-      x = h + hook(f'reduce{stage}/shortcut',
-                   conv(pooled, r['shortcut_kernel']))
-      sites.append(x)
+      x = site('block', h + hook(f'reduce{stage}/shortcut',
+                                 conv(pooled, r['shortcut_kernel'])))
     cp = p[f'stage{stage}']
     for cell in range(cells_per_stage):
       nodes = [x]
@@ -94,26 +102,27 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
           e = spec.EDGES.index((i, j))
           op = ops[e]
           q = lambda name, e=e: np.asarray(cp[f'edge{e}_{name}'][cell])
-          site = f'stage{stage}/cell{cell}/edge{e}'
+          name = f'stage{stage}/cell{cell}/edge{e}'
           if op == spec.SKIP:
-            total = total + nodes[i]
+            y = nodes[i]
           elif op == spec.POOL:
-            total = total + avg_pool_3x3(nodes[i])
+            y = avg_pool_3x3(nodes[i])
           elif op == spec.CONV1:
-            total = total + norm(hook(site, conv(relu(nodes[i]),
-                                                 q('conv1x1_kernel'))),
-                                 q('bn1x1_scale'), q('bn1x1_bias'))
+            y = norm(hook(name, conv(relu(nodes[i]), q('conv1x1_kernel'))),
+                     q('bn1x1_scale'), q('bn1x1_bias'))
           elif op == spec.CONV3:
-            total = total + norm(hook(site, conv(relu(nodes[i]),
-                                                 q('conv3x3_kernel'))),
-                                 q('bn3x3_scale'), q('bn3x3_bias'))
+            y = norm(hook(name, conv(relu(nodes[i]), q('conv3x3_kernel'))),
+                     q('bn3x3_scale'), q('bn3x3_bias'))
+          else:  # none
+            continue
+          total = total + site('op', y)
         nodes.append(total)
-      x = nodes[3]
-      sites.append(x)
-  x = relu(norm(x, p['lastact_scale'], p['lastact_bias']))
+      x = site('cell', nodes[3])
+  x = site('pre_pool', relu(norm(x, p['lastact_scale'], p['lastact_bias'])))
   if features is not None:
     features['pre_pool'] = x
-    features['sites'] = sites
+    features['sites'] = [y for kind, y in reported
+                         if kind in ('stem', 'block', 'cell')]
   feat = x.mean(axis=(1, 2))
   logits = hook('classifier', feat @ p['classifier']['kernel'] +
                 p['classifier']['bias'])

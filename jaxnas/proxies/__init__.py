@@ -25,10 +25,12 @@ from jaxnas.proxies import grasp
 from jaxnas.proxies import jacov
 from jaxnas.proxies import l2_norm
 from jaxnas.proxies import linear_regions
+from jaxnas.proxies import meco
 from jaxnas.proxies import naswot
 from jaxnas.proxies import ntk
 from jaxnas.proxies import plain
 from jaxnas.proxies import snip
+from jaxnas.proxies import swap
 from jaxnas.proxies import synflow
 from jaxnas.proxies import zen
 from jaxnas.proxies import zico
@@ -51,6 +53,10 @@ REGISTRY: dict[str, Callable[..., Proxy]] = {
     'jacov': jacov.make,
     'epe_nas': epe_nas.make,
     'zen': zen.make,
+    # Not in NASLib's suite.
+    'swap': swap.make,
+    'swap_reg': swap.make_reg,
+    'meco': meco.make,
     'zico': zico.make,
     'az_expressivity': az_nas.make_expressivity,
     'az_progressivity': az_nas.make_progressivity,

@@ -19,7 +19,11 @@ A :class:`Proxy` is data plus pure functions, in the style of optax's
 * ``higher_is_better``: the direction every search and every "best" uses;
 * or ``static(space, arch, num_classes, image_size) -> score`` for
   measures of the architecture alone (params, flops), which need no
-  program.
+  program;
+* ``host_static`` (same signature as ``static``, optional with a device
+  function): a value of the architecture alone that the host function gets
+  as its second argument, ``host(out, value)`` (e.g. swap_reg's parameter
+  count).
 
 The engine (:mod:`jaxnas.engine`) groups proxies whose networks and inputs
 are the same (:meth:`Needs.group_key`): a group initialises its network once
@@ -116,7 +120,7 @@ class Proxy:
   stored score and in ``config.json``).
   """
   name: str
-  host: Callable[[PyTree], HostResult] | None = None
+  host: Callable[..., HostResult] | None = None
   device: Callable[['Context'], PyTree] | None = None
   needs: Needs = Needs()
   higher_is_better: bool = True
@@ -124,6 +128,7 @@ class Proxy:
   prepare: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = (
       None)
   options: tuple[tuple[str, Any], ...] = ()
+  host_static: Callable[[Any, Any, int, int], float] | None = None
 
   def __post_init__(self):
     if (self.static is None) == (self.device is None):
@@ -131,6 +136,9 @@ class Proxy:
                        'host) and static')
     if self.device is not None and self.host is None:
       raise ValueError(f'proxy {self.name}: a device function needs a host '
+                       'function')
+    if self.host_static is not None and self.device is None:
+      raise ValueError(f'proxy {self.name}: host_static goes with a device '
                        'function')
     if (self.needs.inputs == 'prepared') != (self.prepare is not None):
       raise ValueError(f'proxy {self.name}: inputs="prepared" goes with a '
