@@ -94,17 +94,22 @@ def fd_grad(f, params, paths, step=1e-6):
 @pytest.fixture(scope='session')
 def suite():
   """name -> Case, every NASLib proxy computed by one engine program."""
+  return _one_program(NASLIB_SUITE, ARCHS)
+
+
+def _one_program(names, archs, options=None):
+  """name -> Case: the proxies ``names`` of the cells ``archs`` (name ->
+  arch) by one engine program, on a fixed batch of 6 images and labels."""
   rng = np.random.default_rng(3)
   images = rng.normal(size=(6, 8, 8, 3)).astype(np.float32)
   labels = np.array([3, 1, 3, 0, 7, 1])
-  eng = engine.Engine(SPACE, get_proxies(NASLIB_SUITE), num_classes=CLASSES,
-                      devices=1)
-  archs = list(ARCHS.values())
-  rows = list(eng.score(KEY, archs, images, labels))
+  eng = engine.Engine(SPACE, get_proxies(names, options),
+                      num_classes=CLASSES, devices=1)
+  rows = list(eng.score(KEY, list(archs.values()), images, labels))
   assert eng.compilations == 1
   return {name: Case(arch, {k: v.values[0] for k, v in row.results.items()},
                      images, labels)
-          for (name, arch), row in zip(ARCHS.items(), rows)}
+          for (name, arch), row in zip(archs.items(), rows)}
 
 
 @pytest.fixture(scope='session')
@@ -131,16 +136,6 @@ ZICO_ARCHS = {**ARCHS, 'no_c1_conv1x1': spec.parse(
 def zico_az():
   """name -> Case: zico and the AZ-NAS proxies by one engine program (the
   suite's images and labels; AZ-NAS's Gaussian batch of the same 6)."""
-  rng = np.random.default_rng(3)
-  images = rng.normal(size=(6, 8, 8, 3)).astype(np.float32)
-  labels = np.array([3, 1, 3, 0, 7, 1])
   options = {n: {'batch_size': 6} for n in ('az_expressivity',
                                             'az_progressivity')}
-  eng = engine.Engine(SPACE, get_proxies(ZICO_AZ, options),
-                      num_classes=CLASSES, devices=1)
-  archs = list(ZICO_ARCHS.values())
-  rows = list(eng.score(KEY, archs, images, labels))
-  assert eng.compilations == 1
-  return {name: Case(arch, {k: v.values[0] for k, v in row.results.items()},
-                     images, labels)
-          for (name, arch), row in zip(ZICO_ARCHS.items(), rows)}
+  return _one_program(ZICO_AZ, ZICO_ARCHS, options)
