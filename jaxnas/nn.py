@@ -50,7 +50,7 @@ import jax.numpy as jnp
 # Re-exported: a network imports this one module for all its blocks.
 from jaxnas.convs import avg_pool_3x3, conv, depthwise_conv, lax_conv, max_pool_3x3  # pylint: disable=unused-import
 from jaxnas.inits import INIT_NAMES, draw_kernels, get_init, make_kernels, masked_kernel_init, ones, torch_bias_init, zeros  # pylint: disable=unused-import
-from jaxnas.taps import FEATURE_KINDS, NO_TAP, Record, Tap, Taps, check_record, relu  # pylint: disable=unused-import
+from jaxnas.taps import FEATURE_KINDS, NO_TAP, Record, Tap, Taps, check_record, feature, relu  # pylint: disable=unused-import
 
 Array = jax.Array
 PyTree = Any

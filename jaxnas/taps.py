@@ -11,7 +11,16 @@ fixed *sites*:
 * ``feature(acc, x, kind)``: a layer's output, ``kind`` one of
   :data:`FEATURE_KINDS`;
 * ``bn(acc, mean, var, count)``: the per-channel batch statistics of a
-  BatchNorm's input (biased variance over ``count`` values).
+  BatchNorm's input (biased variance over ``count`` values);
+* ``gradient(acc, x, kind) -> (x, acc)``: at the ``stem``, ``cell`` and
+  ``block`` sites of single-input networks (NB201, NB101; through
+  :func:`feature`), the tap may replace ``x`` by a function of it with the
+  same value but its own gradient rule (AZ-NAS's trainability sets the
+  cotangent entering each block and reads what leaves it).
+
+A network starts its accumulator with ``tap.start(module, batch_size)``
+(by default ``init(batch_size)``), so a tap may also read variables of its
+own collection.
 
 Sites sit inside ``lax.switch`` branches (an edge's op), ``lax.cond`` and
 ``nn.scan`` over cells, so an accumulator must keep its structure (shapes,
@@ -59,6 +68,16 @@ class Tap:
     del mean, var, count
     return acc
 
+  def gradient(self, acc: Any, x: Array, kind: str) -> tuple[Array, Any]:
+    del kind
+    return x, acc
+
+  def start(self, module: Any, batch_size: int) -> Any:
+    """The accumulator a network starts with (``module`` is the network,
+    for taps that read variables)."""
+    del module
+    return self.init(batch_size)
+
 
 NO_TAP = Tap()
 
@@ -94,6 +113,16 @@ class Taps(Tap):
   def bn(self, acc, mean, var, count):
     return self._each(acc, 'bn', mean, var, count)
 
+  def gradient(self, acc, x, kind):
+    acc = list(acc)
+    for i, t in enumerate(self.taps):
+      if 'gradient' in t.hooks:
+        x, acc[i] = t.gradient(acc[i], x, kind)
+    return x, tuple(acc)
+
+  def start(self, module, batch_size):
+    return tuple(t.start(module, batch_size) for t in self.taps)
+
 
 class Record(NamedTuple):
   """A fixed-capacity record of per-site values, for taps that keep one
@@ -126,6 +155,15 @@ def check_record(count: int, capacity: int, what: str) -> None:
   if int(count) > capacity:
     raise ValueError(f'{what}: {int(count)} sites reported but the record '
                      f'holds {capacity}; raise its capacity')
+
+
+def feature(x: Array, acc: Any, tap: Tap, kind: str) -> tuple[Array, Any]:
+  """A feature site: reports ``x`` to ``tap`` and lets a tap with the
+  ``gradient`` hook stand in for it; returns (x, acc)."""
+  acc = tap.feature(acc, x, kind)
+  if 'gradient' in tap.hooks:
+    x, acc = tap.gradient(acc, x, kind)
+  return x, acc
 
 
 def relu(x: Array, acc: Any, tap: Tap, count: Any = 1,

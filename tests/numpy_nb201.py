@@ -43,7 +43,8 @@ def avg_pool_3x3(x):
 
 
 def forward(params, images, ops, cells_per_stage, bn_on=True,
-            conv_hook=None, bn_hook=None, features=None, sites=None):
+            conv_hook=None, bn_hook=None, features=None, sites=None,
+            replace=None):
   """Returns (logits, list of every ReLU call's input).
 
   Options (for the zero-cost proxies' tests): ``bn_on=False`` removes every
@@ -54,7 +55,8 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
   ``sites``, the stem's, every reduction block's and every cell's output in
   forward order (AZ-NAS's features); ``sites`` (a list) receives
   ``(kind, x)`` wherever jaxnas reports a feature (stem, op, cell, block,
-  pre_pool).
+  pre_pool); ``replace`` (a dict) maps an index of the AZ-NAS features to
+  a value that stands in for that feature from there on.
   """
   p = {k: v for k, v in params.items()}
   relu_inputs = []
@@ -63,6 +65,9 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
   reported = []
 
   def site(kind, x):
+    if replace and kind in ('stem', 'block', 'cell'):
+      n = sum(k in ('stem', 'block', 'cell') for k, _ in reported)
+      x = replace.get(n, x)
     reported.append((kind, x))
     if sites is not None:
       sites.append((kind, x))
@@ -78,7 +83,7 @@ def forward(params, images, ops, cells_per_stage, bn_on=True,
   x = np.asarray(images, np.float64)
   x = norm(hook('stem', conv(x, p['stem']['kernel'])), p['stem']['scale'],
            p['stem']['bias'])
-  site('stem', x)
+  x = site('stem', x)
   for stage in range(3):
     if stage:
       r = p[f'reduce{stage}']

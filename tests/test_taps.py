@@ -97,3 +97,35 @@ def test_record_overflow_is_counted_and_refused_on_the_host():
   with pytest.raises(ValueError, match='relu sites: 3 sites reported but '
                      'the record holds 2'):
     taps.check_record(record.count, 2, 'relu sites')
+
+
+@dataclasses.dataclass(frozen=True)
+class Doubler(taps.Tap):
+  """Stands in for a feature with 2 x (a different value and gradient) and
+  counts the features it saw; starts at 10."""
+  hooks = frozenset({'gradient'})
+
+  def init(self, batch_size):
+    return jnp.zeros((), jnp.int32) + 10
+
+  def gradient(self, acc, x, kind):
+    return 2.0 * x, acc + 1
+
+
+def test_feature_site_reports_then_lets_gradient_taps_stand_in():
+  both = taps.Taps((FeatureAndBnCount(), Doubler(), ReluSum()))
+  acc = both.start(None, 3)  # the default start is init
+  assert [int(a) for a in acc] == [0, 10, 0]
+
+  def f(x):
+    y, acc2 = taps.feature(x, acc, both, 'cell')
+    return jnp.sum(y), acc2
+
+  total, acc2 = f(jnp.ones(4))
+  assert float(total) == 8.0
+  assert [int(a) for a in acc2] == [1, 11, 0]
+  assert np.allclose(jax.grad(lambda x: f(x)[0])(jnp.ones(4)), 2.0)
+  # A tap without the hook leaves the feature alone.
+  y, _ = taps.feature(jnp.ones(4), acc[:1], taps.Taps((FeatureAndBnCount(),)),
+                      'cell')
+  assert np.array_equal(y, np.ones(4))

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from jaxnas.errors import JaxnasError
 from jaxnas.proxies import az_nas
+from jaxnas.proxies import az_trainability
 from jaxnas.proxies import cost
 from jaxnas.proxies import epe_nas
 from jaxnas.proxies import fisher
@@ -60,6 +61,7 @@ REGISTRY: dict[str, Callable[..., Proxy]] = {
     'zico': zico.make,
     'az_expressivity': az_nas.make_expressivity,
     'az_progressivity': az_nas.make_progressivity,
+    'az_trainability': az_trainability.make,
     'az_complexity': az_nas.make_complexity,
 }
 NASLIB_SUITE = ('params', 'flops', 'l2_norm', 'synflow', 'snip', 'grad_norm',

@@ -102,9 +102,10 @@ def host_progressivity(out) -> base.HostResult:
   return base.finite('az_progressivity')(np.min(np.diff(e)))
 
 
-def _needs(batch_size: int) -> base.Needs:
+def needs(batch_size: int, **kwargs) -> base.Needs:
+  """AZ-NAS's network and input (shared by its scores' group)."""
   return base.Needs(weight_init=WEIGHT_INIT, inputs='gaussian',
-                    batch_size=batch_size, tap=TAP)
+                    batch_size=batch_size, **kwargs)
 
 
 def _device(ctx):
@@ -115,14 +116,14 @@ def _device(ctx):
 def make_expressivity(batch_size: int = 64) -> base.Proxy:
   """Sum over features of the covariance-spectrum entropy."""
   return base.Proxy('az_expressivity', host=host_expressivity,
-                    device=_device, needs=_needs(batch_size),
+                    device=_device, needs=needs(batch_size, tap=TAP),
                     options=(('batch_size', batch_size),))
 
 
 def make_progressivity(batch_size: int = 64) -> base.Proxy:
   """Smallest entropy gain between consecutive features."""
   return base.Proxy('az_progressivity', host=host_progressivity,
-                    device=_device, needs=_needs(batch_size),
+                    device=_device, needs=needs(batch_size, tap=TAP),
                     options=(('batch_size', batch_size),))
 
 

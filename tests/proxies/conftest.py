@@ -73,22 +73,26 @@ def get(tree, path):
   return tree
 
 
+def central_differences(f, array, step=1e-6):
+  """d f() / d array by central differences, ``array`` changed in place one
+  entry at a time (and restored)."""
+  g = np.zeros_like(array)
+  for idx in np.ndindex(array.shape):
+    old = array[idx]
+    array[idx] = old + step
+    up = f()
+    array[idx] = old - step
+    down = f()
+    array[idx] = old
+    g[idx] = (up - down) / (2 * step)
+  return g
+
+
 def fd_grad(f, params, paths, step=1e-6):
   """Central differences of f over every entry of the leaves at paths."""
-  grads = {}
-  for path in paths:
-    leaf = get(params, path)
-    g = np.zeros_like(leaf)
-    for idx in np.ndindex(leaf.shape):
-      old = leaf[idx]
-      leaf[idx] = old + step
-      up = f(params)
-      leaf[idx] = old - step
-      down = f(params)
-      leaf[idx] = old
-      g[idx] = (up - down) / (2 * step)
-    grads[path] = g
-  return grads
+  return {path: central_differences(lambda: f(params), get(params, path),
+                                    step)
+          for path in paths}
 
 
 @pytest.fixture(scope='session')
@@ -123,8 +127,8 @@ def loss_grads(suite):
   return out
 
 
-ZICO_AZ = ('zico', 'az_expressivity', 'az_progressivity', 'az_complexity',
-           'flops')
+ZICO_AZ = ('zico', 'az_expressivity', 'az_progressivity', 'az_trainability',
+           'az_complexity', 'flops')
 # No 1x1 conv in stage 0: at C=1 its single weight feeds a BN, so its exact
 # gradient is 0 and ZiCo sees float32 round-off (as the reference would).
 ZICO_ARCHS = {**ARCHS, 'no_c1_conv1x1': spec.parse(
@@ -136,6 +140,6 @@ ZICO_ARCHS = {**ARCHS, 'no_c1_conv1x1': spec.parse(
 def zico_az():
   """name -> Case: zico and the AZ-NAS proxies by one engine program (the
   suite's images and labels; AZ-NAS's Gaussian batch of the same 6)."""
-  options = {n: {'batch_size': 6} for n in ('az_expressivity',
-                                            'az_progressivity')}
+  options = {n: {'batch_size': 6} for n in (
+      'az_expressivity', 'az_progressivity', 'az_trainability')}
   return _one_program(ZICO_AZ, ZICO_ARCHS, options)

@@ -244,7 +244,7 @@ class DartsNetwork(nn.Module):
       raise ValueError(f'DARTS network: image size {images.shape[1:3]} must '
                        'be a multiple of 4 (two reductions)')
     opts = self.opts
-    acc = opts.tap.init(images.shape[0])
+    acc = opts.tap.start(self, images.shape[0])
     c = self.channels
     x, acc = jnn.ConvBN(3 * c, 3, 1, opts, name='stem')(images, acc)
     acc = opts.tap.feature(acc, x, 'stem')

@@ -297,7 +297,7 @@ class SuperNetwork(nn.Module):
                        f'{images.shape[-1]} channels, expected {min(3, c)}')
     mask = to_mask(arch)
     weights = mask / jnp.maximum(jnp.sum(mask, -1, keepdims=True), 1.0)
-    acc = opts.tap.init(images.shape[0])
+    acc = opts.tap.start(self, images.shape[0])
     x = images
     if self.stem:
       x, acc = jnn.ConvBN(c, 3, 1, opts, name='stem')(x, acc)

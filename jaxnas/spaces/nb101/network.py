@@ -216,7 +216,7 @@ class Cell(nn.Module):
     for v in range(1, OUTPUT_SLOT):
       out = out + edge[v, OUTPUT_SLOT] * jnp.roll(outs[v], offsets[v - 1], -1)
     out, acc = add_projection(OUTPUT_SLOT, out, acc, None)
-    return (out, tap.feature(acc, out, 'cell')), None
+    return jnn.feature(out, acc, tap, 'cell'), None
 
 
 class Network(nn.Module):
@@ -253,11 +253,11 @@ class Network(nn.Module):
       raise ValueError(f'num_stacks ({self.num_stacks}) and cells_per_stack '
                        f'({self.cells_per_stack}) must be >= 1')
     opts = self.opts
-    acc = opts.tap.init(images.shape[0])
+    acc = opts.tap.start(self, images.shape[0])
     x, acc = jnn.ConvBN(self.stem_channels, 3, 1, opts, name='stem')(images,
                                                                       acc)
     x, acc = jnn.relu(x, acc, opts.tap)
-    acc = opts.tap.feature(acc, x, 'stem')
+    x, acc = jnn.feature(x, acc, opts.tap, 'stem')
     for s, width in enumerate(stack_widths(self.stem_channels,
                                            self.num_stacks)):
       in_channels = [width] * self.cells_per_stack

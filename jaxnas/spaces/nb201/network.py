@@ -116,8 +116,8 @@ class Cell(nn.Module):
       jnn.store_bn_stats(self, f'edge{e}_bn3x3', stats[e][1])
       if i == j - 1:  # the last edge into node j
         nodes.append(sums[j])
-    acc = tap.feature(acc, nodes[3], 'cell')
-    return (nodes[3], acc), None
+    out, acc = jnn.feature(nodes[3], acc, tap, 'cell')
+    return (out, acc), None
 
 
 def _edge(op: Array, x: Array, relu_x: Array, partial: Array | None,
@@ -185,8 +185,7 @@ class ResidualBlock(nn.Module):
     s = jnn.apply_gate(self.opts.conv(s, kernel, 1, 0),
                        jnn.gate(self, 'shortcut_kernel', x.shape[0],
                                 self.features))
-    y = h + s
-    return y, tap.feature(acc, y, 'block')
+    return jnn.feature(h + s, acc, tap, 'block')
 
 
 def head(module: nn.Module, x: Array, acc: Any, opts: jnn.NetOptions,
@@ -234,10 +233,10 @@ class TinyNetwork(nn.Module):
       raise ValueError(f'cells_per_stage must be >= 1, got '
                        f'{self.cells_per_stage}')
     opts = self.opts
-    acc = opts.tap.init(images.shape[0])
+    acc = opts.tap.start(self, images.shape[0])
     c = self.channels
     x, acc = jnn.ConvBN(c, 3, 1, opts, name='stem')(images, acc)
-    acc = opts.tap.feature(acc, x, 'stem')
+    x, acc = jnn.feature(x, acc, opts.tap, 'stem')
     for stage in range(3):
       width = c * 2**stage
       if stage:

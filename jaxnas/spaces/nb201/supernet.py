@@ -204,7 +204,7 @@ class SuperNetwork(nn.Module):
     if arch.shape == (spec.NUM_EDGES,):
       arch = jax.nn.one_hot(arch, spec.NUM_OPS, dtype=jnp.float32)
     weights = edge_weights(arch)
-    acc = opts.tap.init(images.shape[0])
+    acc = opts.tap.start(self, images.shape[0])
     x = images
     if self.stem:
       x, acc = jnn.ConvBN(c, 3, 1, opts, name='stem')(x, acc)
