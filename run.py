@@ -7,6 +7,8 @@
       --data=... --benchmark=csv:PATH --output=DIR
   python run.py --mode=correlate --proxies=naswot --sample=1000 --data=... \
       --benchmark=csv:PATH --metric=cifar10_test --output=DIR
+  python run.py --mode=correlate --combine --archs=FILE --data=... \
+      --benchmark=csv:PATH --metric=cifar10_test --output=DIR
   python run.py --mode=describe --archs=FILE --output=DIR
   python run.py --mode=score ... --output=SHARED_DIR \
       --coordinator=HOST:PORT --num_processes=N --process_id=I   # each I
@@ -50,4 +52,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=lambda argv: app.parse_flags_with_usage(
+      config.expand_bare_flags(argv)))

@@ -108,6 +108,12 @@ class RunConfig:
                                    'reference; tenas: he_normal; training: '
                                    "the recipe's, NB101 lecun_normal).",
                                    WEIGHT_INITS)
+  combine: str | None = option(None, '--mode=correlate: add a row for a '
+                               'training-free combined ranking (AZ-NAS '
+                               'log-rank sum): a name of jaxnas.ranking.'
+                               'COMBINATIONS, A+B+... (proxies), or bare '
+                               '--combine for the recommended one; its '
+                               'proxies join --proxies.')
   score_table: str | None = option(None, 'csv:PATH of precomputed scores '
                                    '(columns arch and one per proxy) used '
                                    'instead of computing.')
@@ -215,6 +221,17 @@ class RunConfig:
         filled[name] = special.get(name, GENERAL_DEFAULTS.get(name))
         said.append(f'{name}={filled[name]} '
                     f'({source if name in special else "general default"})')
+    if self.combine is not None:
+      from jaxnas import ranking  # pylint: disable=g-import-not-at-top
+      from jaxnas.errors import JaxnasError  # pylint: disable=g-import-not-at-top
+      if self.mode != 'correlate':
+        raise JaxnasError(f'--combine goes with --mode=correlate, not '
+                          f'--mode={self.mode}')
+      name, needed = ranking.parse(self.combine)
+      added = tuple(p for p in needed if p not in self.proxies)
+      if added:
+        filled['proxies'] = self.proxies + added
+        said.append(f'proxies+={",".join(added)} (--combine={name})')
     return dataclasses.replace(self, defaults_from=tuple(said), **filled)
 
   def proxy_option_dict(self) -> dict[str, dict[str, Any]]:
@@ -264,6 +281,18 @@ def define_flags(flag_values=None) -> Any:
   return fv
 
 
+# Flags that may also be given bare, and the value that stands for.
+BARE_VALUES = types.MappingProxyType({'combine': 'recommended'})
+
+
+def expand_bare_flags(argv: list[str]) -> list[str]:
+  """``argv`` with each bare ``--FLAG`` of :data:`BARE_VALUES` given its
+  value (absl would take the next argument as the value)."""
+  return [f'--{a[2:]}={BARE_VALUES[a[2:]]}'
+          if a.startswith('--') and a[2:] in BARE_VALUES else a
+          for a in argv]
+
+
 def from_flags(flag_values=None) -> RunConfig:
   """The :class:`RunConfig` of parsed flags (unresolved)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
@@ -272,4 +301,6 @@ def from_flags(flag_values=None) -> RunConfig:
   for f in _flag_fields():
     value = fv[f.name].value
     values[f.name] = tuple(value) if _kind(f)[0] == 'list' else value
+  if values['combine'] is not None and not fv['proxies'].present:
+    values['proxies'] = ()  # --combine alone: its proxies only (resolve)
   return RunConfig(**values)

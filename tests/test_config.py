@@ -6,6 +6,8 @@ import pytest
 from absl import flags
 
 from jaxnas import config
+from jaxnas import ranking
+from jaxnas.errors import JaxnasError
 
 
 @pytest.fixture
@@ -57,3 +59,24 @@ def test_flagfile_still_works(fv, tmp_path):
   fv(['run.py', f'--flagfile={flagfile}', '--seed=9'])
   cfg = config.from_flags(fv)
   assert (cfg.mode, cfg.inits, cfg.seed) == ('score', 4, 9)
+
+
+def test_bare_combine_gets_the_recommended_value(fv):
+  argv = config.expand_bare_flags(['run.py', '--mode=correlate', '--combine',
+                                   '--seed=3'])
+  assert argv[2] == '--combine=recommended'
+  fv(argv)
+  cfg = config.from_flags(fv)
+  assert cfg.combine == 'recommended' and cfg.seed == 3
+  assert cfg.proxies == ()  # no --proxies: the combination's only
+  assert cfg.resolve().proxies == ranking.COMBINATIONS[ranking.RECOMMENDED]
+  assert config.expand_bare_flags(['--combine=a+b']) == ['--combine=a+b']
+
+
+def test_combine_adds_its_proxies_and_needs_correlate():
+  cfg = config.RunConfig(mode='correlate', proxies=('naswot', 'synflow'),
+                         combine='synflow+zico').resolve()
+  assert cfg.proxies == ('naswot', 'synflow', 'zico')
+  assert 'proxies+=zico (--combine=synflow+zico)' in cfg.defaults_from
+  with pytest.raises(JaxnasError, match='--combine goes with --mode=correlate'):
+    config.RunConfig(mode='score', combine='recommended').resolve()

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from jaxnas import metrics
+from jaxnas import ranking
 from jaxnas.cli import common
 from jaxnas.cli.results import score_source
 from jaxnas.config import RunConfig
@@ -30,23 +31,40 @@ def run(cfg: RunConfig) -> list[dict[str, Any]]:
   keys = [space.bench_key(space.parse(r['arch'])) for r in records]
   out = []
   for proxy in [p.name for p in src.proxies]:
-    scores = [r[proxy] for r in records]
-    for metric in cfg.metric.split(','):
-      acc = [table.value(k, metric) for k in keys]
-      try:
-        corr = metrics.correlation(scores, acc)
-      except ValueError as e:
-        raise JaxnasError(f'correlate {proxy} vs {metric}: {e}') from None
-      out.append({'proxy': proxy, 'metric': metric,
-                  'higher_is_better': src.proxy(proxy).higher_is_better,
-                  **corr})
-      common.log(f'{proxy} vs {metric}: n={corr["n"]} kendall_tau='
-                 f'{corr["kendall_tau"]:.3f} spearman='
-                 f'{corr["spearman"]:.3f}')
+    out += correlations(cfg, table, keys, proxy, [r[proxy] for r in records],
+                        src.proxy(proxy).higher_is_better)
+  if cfg.combine is not None:
+    name, proxies = ranking.parse(cfg.combine)
+    combined = ranking.log_rank_sum(
+        [[r[p] for r in records] for p in proxies],
+        [src.proxy(p).higher_is_better for p in proxies])
+    for r, value in zip(records, combined):
+      r[ranking.ROW_NAME] = float(value)
+    rows = correlations(cfg, table, keys, ranking.ROW_NAME, list(combined),
+                        True)
+    out += [{**row, 'combination': name, 'proxies': list(proxies)}
+            for row in rows]
   common.write_json(os.path.join(cfg.output, 'correlation.json'), out)
   scatter(os.path.join(cfg.output, 'correlation.png'), cfg, records, keys,
           table, out)
   return out
+
+
+def correlations(cfg: RunConfig, table, keys, proxy: str, scores,
+                 higher_is_better: bool) -> list[dict[str, Any]]:
+  """One correlation.json row per ``--metric`` (and a log line each)."""
+  rows = []
+  for metric in cfg.metric.split(','):
+    acc = [table.value(k, metric) for k in keys]
+    try:
+      corr = metrics.correlation(scores, acc)
+    except ValueError as e:
+      raise JaxnasError(f'correlate {proxy} vs {metric}: {e}') from None
+    rows.append({'proxy': proxy, 'metric': metric,
+                 'higher_is_better': higher_is_better, **corr})
+    common.log(f'{proxy} vs {metric}: n={corr["n"]} kendall_tau='
+               f'{corr["kendall_tau"]:.3f} spearman={corr["spearman"]:.3f}')
+  return rows
 
 
 def scatter(path: str, cfg: RunConfig, records, keys, table, corr) -> None:

@@ -61,3 +61,37 @@ def test_nb101_correlate_reads_cells_from_benchmark_rows(tmp_path, npz):
   assert len(recs) == 4
   corr = json.load(open(os.path.join(out, 'correlation.json')))
   assert corr[0]['n'] + corr[0]['n_dropped'] == 4
+
+
+def test_bare_combine_adds_the_recommended_combined_row(tmp_path):
+  """From a score table (nothing compiled): --combine alone scores the
+  recommended combination's proxies and adds the "combined" row."""
+  from jaxnas import ranking  # pylint: disable=g-import-not-at-top
+  from tests.test_ranking import brute_force_log_rank_sum  # pylint: disable=g-import-not-at-top
+  cells = spec.sample(np.random.default_rng(6), 10)
+  rng = np.random.default_rng(7)
+  accs = rng.random(10) * 10 + 80
+  proxies = ranking.COMBINATIONS[ranking.RECOMMENDED]
+  scores = {p: [None if i == 3 and p == proxies[0] else float(a + rng.normal(
+      scale=4)) for i, a in enumerate(accs)] for p in proxies}
+  table = tmp_path / 's.csv'
+  lines = ['arch,' + ','.join(proxies)]
+  for i, c in enumerate(cells):
+    lines.append(spec.format(c) + ',' + ','.join(
+        '' if scores[p][i] is None else repr(scores[p][i]) for p in proxies))
+  table.write_text('\n'.join(lines) + '\n')
+  archs = tmp_path / 'a.txt'
+  archs.write_text('\n'.join(spec.format(c) for c in cells) + '\n')
+  out = str(tmp_path / 'out')
+  run('--mode=correlate', '--combine', f'--archs={archs}',
+      f'--score_table=csv:{table}',
+      f'--benchmark=csv:{benchmark(tmp_path / "b.csv", cells, accs)}',
+      '--metric=cifar10_test', f'--output={out}')
+  corr = json.load(open(os.path.join(out, 'correlation.json')))
+  assert [c['proxy'] for c in corr] == [*proxies, 'combined']
+  row = corr[-1]
+  want = brute_force_log_rank_sum([scores[p] for p in proxies],
+                                  [True] * len(proxies))
+  assert row['n'] == 10 and row['combination'] == ranking.RECOMMENDED
+  assert row['spearman'] == pytest.approx(stats.spearmanr(want, accs)[0])
+  assert row['kendall_tau'] == pytest.approx(stats.kendalltau(want, accs)[0])
