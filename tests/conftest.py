@@ -1,5 +1,6 @@
 """Shared fixtures: reference data (JAXNAS_REFERENCE_DATA) and tiny inputs."""
 
+import gc
 import os
 import tempfile
 
@@ -14,6 +15,19 @@ CACHE_DIR = os.environ.setdefault(
     'JAXNAS_COMPILATION_CACHE', tempfile.mkdtemp(prefix='jaxnas-xla-'))
 jax.config.update('jax_compilation_cache_dir', CACHE_DIR)
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+
+
+@pytest.fixture(autouse=True, scope='module')
+def release_compiled_programs():
+  """Drops JAX's compiled programs after each test module. XLA:CPU maps
+  three memory areas per compiled kernel and the kernel maps stay while a
+  program is cached: over the whole suite they passed Linux's limit of
+  65,530 maps per process (vm.max_map_count) and a late compile
+  segfaulted."""
+  yield
+  jax.clear_caches()
+  gc.collect()
+
 
 # The tiny network every compiling test uses (so the cache is shared).
 TINY = dict(channels=2, cells_per_stage=1)
