@@ -4,11 +4,20 @@ import gc
 import os
 import tempfile
 
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# Tests compile many small programs and run each once: LLVM optimisation
+# off makes XLA:CPU compile 2-3x faster (the same values to float32
+# round-off). Set before JAX starts its backend; the run.py subprocesses of
+# tests/cli inherit it. Benchmarks and runs keep XLA's default.
+if '--xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
+  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                             ' --xla_backend_optimization_level=0').strip()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 import numpy as np
 import pytest
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # One persistent XLA cache for the whole session, shared with the run.py
 # subprocesses the workflow tests start: the tiny test network compiles once.
 CACHE_DIR = os.environ.setdefault(
@@ -27,6 +36,31 @@ def release_compiled_programs():
   yield
   jax.clear_caches()
   gc.collect()
+
+
+# Tests that share an expensive session fixture run in one pytest-xdist
+# worker (pyproject: --dist loadgroup); any other test runs with its module,
+# so module fixtures are made once.
+SHARED_FIXTURE_GROUPS = {'suite': 'proxies-suite',
+                         'loss_grads': 'proxies-suite',
+                         'zico_az': 'proxies-zico-az'}
+
+
+SLOW_TESTS = 'JAXNAS_SLOW_TESTS'
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+  del config
+  run_slow = os.environ.get(SLOW_TESTS, '') not in ('', '0')
+  for item in items:
+    names = set(getattr(item, 'fixturenames', ()))
+    group = next((g for f, g in SHARED_FIXTURE_GROUPS.items() if f in names),
+                 item.module.__name__)
+    item.add_marker(pytest.mark.xdist_group(group))
+    if not run_slow and item.get_closest_marker('slow'):
+      item.add_marker(pytest.mark.skip(
+          reason=f'slow: set {SLOW_TESTS}=1 to run it'))
 
 
 # The tiny network every compiling test uses (so the cache is shared).

@@ -55,6 +55,7 @@ def test_each_init_is_the_network_under_its_own_key(scorer, tiny_images):
     assert value == pytest.approx(multi[i], rel=1e-9)
 
 
+@pytest.mark.slow
 def test_several_proxies_one_program_equal_each_alone(tiny_images):
   """naswot, a differentiating proxy and a static one in one program give
   the values each gives alone; one compilation for all."""

@@ -6,7 +6,7 @@ import pytest
 from tests.cli.conftest import run
 
 # run.py in a subprocess, end to end.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize('args, message', [

@@ -11,7 +11,7 @@ from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import TINY_FLAGS, benchmark, read_jsonl, run
 
 # run.py in a subprocess, end to end.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def test_correlate_matches_scipy(tmp_path, npz):
@@ -35,6 +35,7 @@ def test_correlate_matches_scipy(tmp_path, npz):
   assert os.path.getsize(os.path.join(out, 'correlation.png')) > 1000
 
 
+@pytest.mark.slow
 def test_nb101_correlate_reads_cells_from_benchmark_rows(tmp_path, npz):
   """NB101 tables are keyed by hash; cells come from matrix/ops columns and
   rows without a graph are skipped."""

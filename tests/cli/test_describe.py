@@ -8,7 +8,7 @@ from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import read_jsonl, run
 
 # run.py in a subprocess, end to end.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def test_describe(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from tests.cli.conftest import read_jsonl, run
 
 # run.py in a subprocess, end to end.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def test_nb101_enumerate_and_describe(tmp_path):

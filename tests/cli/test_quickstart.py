@@ -8,7 +8,7 @@ import pytest
 from tests.cli.conftest import TINY_FLAGS, read_jsonl, run
 
 # run.py in a subprocess, end to end.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def test_quickstart_prints_the_best_cell(tmp_path):

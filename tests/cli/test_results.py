@@ -9,7 +9,7 @@ from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import TINY_FLAGS, archs_file, read_jsonl, run
 
 # run.py in a subprocess, end to end.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def test_scores_jsonl_alone_resumes(tmp_path, npz):

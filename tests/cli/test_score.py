@@ -15,7 +15,7 @@ from tests.cli.conftest import (ROOT, TINY_FLAGS, archs_file, read_jsonl,
                                 run)
 
 # run.py in a subprocess, end to end.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def test_score_then_rerun_skips(tmp_path, npz):
@@ -39,6 +39,7 @@ def test_score_then_rerun_skips(tmp_path, npz):
   assert read_jsonl(os.path.join(out, 'scores.jsonl')) == recs
 
 
+@pytest.mark.slow
 def test_scores_do_not_depend_on_devices_or_grouping(tmp_path, npz):
   """Balanced 2-device scoring (cells reordered by cost) gives every cell
   the score it gets alone on one device."""
@@ -87,6 +88,7 @@ def test_sigkill_then_rerun_scores_each_arch_once(tmp_path, npz):
   assert len(names) == len(set(names)) == 40
 
 
+@pytest.mark.slow
 def test_several_proxies_one_record_with_their_options(tmp_path, npz):
   archs = spec.sample(np.random.default_rng(7), 2)
   af = archs_file(tmp_path / 'a.txt', archs)
@@ -125,6 +127,7 @@ def make(batch_size: int = 4) -> base.Proxy:
 '''
 
 
+@pytest.mark.slow
 def test_a_proxy_written_outside_jaxnas(tmp_path, npz):
   """The README's example proxy (its own file, named module:function) runs
   through run.py, and its value is the logit variance of the network the

@@ -10,7 +10,7 @@ from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import benchmark, read_jsonl, run, score_table
 
 # run.py in a subprocess, end to end.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def test_search_from_score_table_picks_run_argmax(tmp_path):

@@ -18,7 +18,7 @@ from jaxnas.spaces.nb201 import spec
 from tests.cli.conftest import ROOT, TINY_FLAGS, archs_file, read_jsonl, run
 
 # run.py in subprocesses, end to end (the 'slow' marker of tests/cli).
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 N_ARCHS = 10
 TIMEOUT = 600  # seconds per cluster run; generous for a loaded CI machine
@@ -114,6 +114,7 @@ def test_two_processes_score_as_one(tmp_path, setup):
   assert len(read_jsonl(os.path.join(out, 'scores.jsonl'))) == N_ARCHS
 
 
+@pytest.mark.slow
 def test_killed_process_rerun_finishes_its_share(tmp_path, setup):
   flags, single = setup
   out = str(tmp_path / 'out')

@@ -67,6 +67,7 @@ def _final_params(out, step):
   return tree['state']
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_reaches_the_uninterrupted_parameters(
     tmp_path, split_npz):
   af = archs_file(tmp_path / 'a.txt', [spec.parse(A)])

@@ -32,6 +32,7 @@ def _data(n=24):
           rng.integers(0, 10, n).astype(np.int32))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('cells', [[A, B]])
 def test_population_compiles_once_and_matches_single_networks(trainer,
                                                               cells):
@@ -48,12 +49,12 @@ def test_population_compiles_once_and_matches_single_networks(trainer,
   loss, acc = pop.evaluate(state, tests)
   assert pop.compilations == 3  # init, step, eval; any cells and seeds
   assert loss.shape == (len(archs), 3)
-  step = jax.jit(trainer.step)
+  step, init = jax.jit(trainer.step), jax.jit(trainer.init)
   for a, arch in enumerate(archs):
     slot = pop.layout.slots[a]
     arrays = SPACE.arch_arrays(arch)
     for j in range(3):
-      alone = trainer.init(init_keys[slot, j], arrays)
+      alone = init(init_keys[slot, j], arrays)
       for t in range(3):
         x, y = stream.batch(t)
         alone, m = step(alone, arrays, x[j], y[j], data_keys[j])

@@ -18,6 +18,7 @@ A = '|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3
 SPACE = get_space('nb201', **TINY)
 
 
+@pytest.mark.slow
 def test_given_inits_score_as_fresh_ones(tiny_images):
   eng = engine.Engine(SPACE, get_proxies(['naswot', 'snip']), inits=2)
   key = jax.random.PRNGKey(0)
@@ -27,8 +28,9 @@ def test_given_inits_score_as_fresh_ones(tiny_images):
   keys = eng.arch_keys(key, [arch])[0]
   net = SPACE.network(jnn.NetOptions())
   arrays = SPACE.arch_arrays(arch)
-  inits = [init_variables(net, k, tiny_images, arrays)['params']
-           for k in keys]
+  init = jax.jit(lambda k: init_variables(net, k, tiny_images,
+                                          arrays)['params'])
+  inits = [init(k) for k in keys]
   given = {'params': jax.tree.map(lambda *xs: np.stack(xs), *inits)}
   again = next(eng.score(key, [arch], tiny_images, labels,
                          variables=[given]))

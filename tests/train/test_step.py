@@ -59,26 +59,34 @@ def trainer():
                              norm='cifar10', image_shape=(8, 8, 3))
 
 
+@pytest.fixture(scope='module')
+def init(trainer):
+  """``trainer.init`` compiled once (eager, the network's init runs op by
+  op: several times slower)."""
+  return jax.jit(trainer.init)
+
+
 def _batch(n=6, seed=0):
   rng = np.random.default_rng(seed)
   return (rng.integers(0, 256, (n, 8, 8, 3), np.uint8),
           rng.integers(0, 10, n).astype(np.int32))
 
 
-def test_training_init_draws_the_scoring_parameters(trainer):
+@pytest.mark.slow
+def test_training_init_draws_the_scoring_parameters(trainer, init):
   arch = SPACE.arch_arrays(spec.parse(A))
   key = jax.random.PRNGKey(3)
-  state = trainer.init(key, arch)
-  scored = init_variables(trainer.network, key, jnp.zeros((2, 8, 8, 3)),
-                          arch)['params']
+  state = init(key, arch)
+  scored = jax.jit(lambda k: init_variables(
+      trainer.network, k, jnp.zeros((2, 8, 8, 3)), arch)['params'])(key)
   for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(scored)):
     np.testing.assert_array_equal(a, b)
   assert jax.tree.leaves(state.batch_stats)
 
 
-def test_one_step_is_the_nesterov_update_of_the_loss_gradient(trainer):
+def test_one_step_is_the_nesterov_update_of_the_loss_gradient(trainer, init):
   arch = SPACE.arch_arrays(spec.parse(A))
-  state = trainer.init(jax.random.PRNGKey(1), arch)
+  state = init(jax.random.PRNGKey(1), arch)
   images, labels = _batch()
   new, metrics = jax.jit(trainer.step)(state, arch, images, labels,
                                        jax.random.PRNGKey(0))
@@ -106,9 +114,9 @@ def test_one_step_is_the_nesterov_update_of_the_loss_gradient(trainer):
   assert all(moved[:2])  # the stem BN's running mean and var
 
 
-def test_eval_mode_treats_images_independently(trainer):
+def test_eval_mode_treats_images_independently(trainer, init):
   arch = SPACE.arch_arrays(spec.parse(A))
-  state = trainer.init(jax.random.PRNGKey(1), arch)
+  state = init(jax.random.PRNGKey(1), arch)
   step = jax.jit(trainer.step)
   for t in range(3):
     images, labels = _batch(seed=t)
@@ -143,7 +151,7 @@ def test_nb101_step_updates_only_the_statistics_of_ops_that_ran():
   trainer = Trainer.from_recipe(space, recipes.recipe_for('nb101'), 10, 10,
                                 'cifar10', (8, 8, 3))
   arch = space.arch_arrays(cell)
-  state = trainer.init(jax.random.PRNGKey(0), arch)
+  state = jax.jit(trainer.init)(jax.random.PRNGKey(0), arch)
   images, labels = _batch()
   new, metrics = jax.jit(trainer.step)(state, arch, images, labels,
                                        jax.random.PRNGKey(0))
