@@ -93,15 +93,10 @@ def _key(space: str, arch: str) -> str:
 
 
 def parity(run: str, space: str, data_dir: str) -> dict | None:
-  path = os.path.join(HERE, run, 'scores.jsonl')
-  if not os.path.exists(path):
+  mine = _scores(run, space)
+  if mine is None:
     return None
   ref = reference(space, data_dir)
-  mine = {}
-  with open(path) as f:
-    for line in f:
-      r = json.loads(line)
-      mine[_key(space, r['arch'])] = r
   cells = [k for k in ref if k in mine]
   accs = ['cifar10_test', 'val_accuracy'] if space == 'nb201' else [
       'val_accuracy']
@@ -123,6 +118,53 @@ def parity(run: str, space: str, data_dir: str) -> dict | None:
       row[f'naslib_vs_{acc}'] = _spearman([b[i] for i in both], y)[0]
     rows[p] = row
   return {'cells': len(cells), 'accuracies': accs, 'proxies': rows}
+
+
+# Noise ceilings: (run, rerun with another seed on some of its cells).
+NOISE = {'nb101_seed1': ('nb101_b32', 'nb101')}
+
+
+def _scores(run: str, space: str) -> dict[str, dict] | None:
+  path = os.path.join(HERE, run, 'scores.jsonl')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return {_key(space, r['arch']): r for r in map(json.loads, f)}
+
+
+def noise(rerun: str, run: str, space: str, data_dir: str) -> dict | None:
+  """Per proxy of ``rerun``: Spearman of jaxnas with itself under other
+  inits (seed 0 vs the rerun's seed), and each against NASLib, on the
+  cells both runs scored."""
+  a, b = _scores(run, space), _scores(rerun, space)
+  if a is None or b is None:
+    return None
+  ref = reference(space, data_dir)
+  cells = [c for c in b if c in a and c in ref]
+  rows = {}
+  for p in b[cells[0]]['proxies']:
+    x = [math.nan if a[c][p] is None else a[c][p] for c in cells]
+    y = [math.nan if b[c][p] is None else b[c][p] for c in cells]
+    z = [ref[c][p] for c in cells]
+    rows[p] = {'seed0_vs_seed1': _spearman(x, y)[0],
+               'seed0_vs_naslib': _spearman(x, z)[0],
+               'seed1_vs_naslib': _spearman(y, z)[0]}
+  return {'cells': len(cells), 'run': run, 'proxies': rows}
+
+
+def noise_markdown(results: dict) -> str:
+  lines = []
+  for rerun, res in results.items():
+    lines += [f'## Noise ceiling: `{res["run"]}` (seed 0) vs `{rerun}` '
+              f'(seed 1), {res["cells"]} cells', '',
+              '| proxy | seed 0 vs seed 1 | seed 0 vs NASLib | seed 1 vs '
+              'NASLib |', '|---|---|---|---|']
+    for p, row in res['proxies'].items():
+      lines.append(f'| {p} | {_fmt(row["seed0_vs_seed1"])} | '
+                   f'{_fmt(row["seed0_vs_naslib"])} | '
+                   f'{_fmt(row["seed1_vs_naslib"])} |')
+    lines.append('')
+  return '\n'.join(lines)
 
 
 def _fmt(v) -> str:
@@ -169,9 +211,14 @@ def main() -> None:
     res = parity(run, space, args.data_dir)
     if res is not None:
       results[run] = res
+  ceilings = {}
+  for rerun, (run, space) in NOISE.items():
+    res = noise(rerun, run, space, args.data_dir)
+    if res is not None:
+      ceilings[rerun] = res
   with open(os.path.join(HERE, 'parity.json'), 'w') as f:
-    json.dump(results, f, indent=2)
-  text = markdown(results)
+    json.dump({**results, 'noise': ceilings}, f, indent=2)
+  text = markdown(results) + noise_markdown(ceilings)
   with open(os.path.join(HERE, 'tables.md'), 'w') as f:
     f.write(text)
   print(text)
