@@ -176,13 +176,11 @@ def _raw_key(key: jax.Array) -> jax.Array:
 
 
 def _device(ctx: base.Context):
-  net = ctx.network.clone(opts=dataclasses.replace(ctx.network.opts,
-                                                   tap=PROBE))
   key = _raw_key(ctx.key)
 
   def forward(buffer):
     variables = {**ctx.variables, PROBES: {'buffer': buffer, 'key': key}}
-    acc = net.apply(variables, ctx.images, ctx.arch)[1]
+    acc = ctx.apply_tapped(variables, ctx.images, PROBE)[1]
     return acc.buffer, acc
 
   start = PROBE.init(0).buffer

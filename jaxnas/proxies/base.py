@@ -195,6 +195,15 @@ class Context:
     """The network on any variables / images: ``(logits, tap acc)``."""
     return self.network.apply(variables, images, self.arch, **kwargs)
 
+  def apply_tapped(self, variables: PyTree, images: Array, tap: jnn.Tap
+                   ) -> tuple[Array, Any]:
+    """``(logits, acc)`` of this network with ``tap`` alone listening (a
+    tap of the proxy's own, e.g. one that changes features through the
+    ``gradient`` hook; not shared with the group)."""
+    net = self.network.clone(opts=dataclasses.replace(self.network.opts,
+                                                      tap=tap))
+    return net.apply(variables, images, self.arch)
+
   def run_tap(self, images: Array, tap: jnn.Tap,
               variables: PyTree | None = None) -> Any:
     """``tap``'s accumulator on a forward pass of its own (other images or

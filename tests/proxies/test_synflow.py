@@ -6,8 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxnas import nn as jnn
 from jaxnas.proxies import synflow
-from tests.proxies.conftest import fd_grad, get, live_kernels
+from tests.proxies.conftest import (CLASSES, SPACE, fd_grad, get,
+                                    live_kernels)
 
 
 def test_log_of_abs_weight_times_gradient_of_output_sum(suite):
@@ -44,10 +46,47 @@ def test_deep_chain_past_float32_range_is_exact():
       h = h @ variables['params'][f'layer{i}_kernel']
     return h, None
 
-  ctx = types.SimpleNamespace(params=params, apply=apply,
-                              images=jnp.ones((1, 2, 2, 1), jnp.float32))
+  # No gradient sites: only the input scale and the backward seed help.
+  ctx = types.SimpleNamespace(
+      params=params, images=jnp.ones((1, 2, 2, 1), jnp.float32),
+      apply_tapped=lambda v, x, tap: (apply(v, x)[0], tap.init(1)))
   proxy = synflow.make()
   score, note = proxy.host(jax.jit(lambda: proxy.device(ctx))())
   want = math.log(layers) + math.log(n) + layers * log_na
   assert note is None
   assert score == pytest.approx(want, abs=1e-4)
+
+
+def test_heavy_network_past_float32_range_matches_float64(suite):
+  """The tiny NB201 network with every kernel multiplied by e^9 (log score
+  about 130 on the all-convolution cell, past what the input scale alone
+  keeps in float32: the old scheme returned inf here): the rescaling at
+  the stem, cell and block outputs must still give the float64 log."""
+  case = suite['convs']
+  heavy = jax.tree.map(np.abs, case.params())
+  for path, leaf in list(jnn.tree_paths(heavy)):
+    if jnn.is_kernel(path):
+      get(heavy, path[:-1])[path[-1]] = leaf * math.exp(9.0)
+  ones = np.ones((1,) + case.images.shape[1:])
+
+  def total(p):
+    return case.forward(p, images=ones, bn_on=False)[0].sum()
+
+  grads = fd_grad(total, heavy, live_kernels(case, heavy), step=1e-3)
+  want = math.log(sum(np.sum(np.abs(get(heavy, p) * g))
+                      for p, g in grads.items()))
+  assert want > 120.0
+
+  net = SPACE.network(jnn.NetOptions(bn=False), CLASSES)
+
+  def apply_tapped(variables, x, tap):
+    tapped = net.clone(opts=jnn.NetOptions(bn=False, tap=tap))
+    return tapped.apply(variables, x, case.arch)
+
+  ctx = types.SimpleNamespace(
+      params=jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), heavy),
+      images=jnp.ones(ones.shape, jnp.float32), apply_tapped=apply_tapped)
+  proxy = synflow.make()
+  score, note = proxy.host(jax.jit(lambda: proxy.device(ctx))())
+  assert note is None
+  assert score == pytest.approx(want, abs=1e-3)
