@@ -67,20 +67,32 @@ def versions() -> dict[str, str]:
   return out
 
 
+# Tracked files of these kinds are results (run outputs, tables, notes):
+# changing them does not change what a command computes.
+RESULT_SUFFIXES = ('.json', '.jsonl', '.csv', '.png', '.md')
+
+
 def git_revision() -> str | None:
   """The repository's commit (``+dirty`` with uncommitted changes to
-  tracked files), or None outside a git checkout."""
+  tracked files other than results, so a run rewriting its own committed
+  outputs still records a clean revision), or None outside a git
+  checkout."""
   root = os.path.dirname(os.path.dirname(os.path.dirname(
       os.path.abspath(__file__))))
   try:
     rev = subprocess.run(['git', '-C', root, 'rev-parse', 'HEAD'],
                          capture_output=True, text=True, check=True,
                          timeout=10).stdout.strip()
-    dirty = subprocess.run(['git', '-C', root, 'status', '--porcelain',
-                            '--untracked-files=no'], capture_output=True,
-                           text=True, check=True, timeout=10).stdout.strip()
+    changed = subprocess.run(['git', '-C', root, 'status', '--porcelain',
+                              '--untracked-files=no', '-z'],
+                             capture_output=True, text=True, check=True,
+                             timeout=10).stdout
   except (OSError, subprocess.SubprocessError):
     return None
+  # -z entries: 'XY path', a rename's entry followed by its old path.
+  paths = [entry[3:] if entry[2:3] == ' ' else entry
+           for entry in changed.split('\0') if entry]
+  dirty = any(not p.endswith(RESULT_SUFFIXES) for p in paths)
   return rev + ('+dirty' if dirty else '')
 
 

@@ -102,6 +102,29 @@ def test_git_revision_is_the_checkout_head(tmp_path, monkeypatch):
   assert common.git_revision() is None
 
 
+def test_git_revision_is_dirty_for_code_not_for_results(tmp_path,
+                                                       monkeypatch):
+  git = lambda *a: subprocess.run(['git', '-C', str(tmp_path), *a],
+                                  capture_output=True, text=True, check=True)
+  try:
+    git('init', '-q')
+  except (OSError, subprocess.CalledProcessError):
+    pytest.skip('no git')
+  (tmp_path / 'pkg').mkdir()
+  (tmp_path / 'run.flags').write_text('--seed=0\n')
+  (tmp_path / 'scores.jsonl').write_text('{}\n')
+  git('add', '.')
+  git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'x')
+  head = git('rev-parse', 'HEAD').stdout.strip()
+  monkeypatch.setattr(common, '__file__', str(tmp_path / 'pkg' / 'cli' /
+                                              'common.py'))
+  assert common.git_revision() == head
+  (tmp_path / 'scores.jsonl').write_text('{"a": 1}\n')  # a run's output
+  assert common.git_revision() == head
+  (tmp_path / 'run.flags').write_text('--seed=1\n')  # what a run computes
+  assert common.git_revision() == head + '+dirty'
+
+
 def test_versions_and_config_json(tmp_path, monkeypatch):
   versions = common.versions()
   assert versions['numpy'] == np.__version__
