@@ -14,9 +14,10 @@ fixed *sites*:
   BatchNorm's input (biased variance over ``count`` values);
 * ``gradient(acc, x, kind) -> (x, acc)``: at the ``stem``, ``cell`` and
   ``block`` sites of single-input networks (NB201, NB101; through
-  :func:`feature`), the tap may replace ``x`` by a function of it with the
-  same value but its own gradient rule (AZ-NAS's trainability sets the
-  cotangent entering each block and reads what leaves it).
+  :func:`feature`), the tap may replace ``x`` by a function of it
+  (AZ-NAS's trainability: the same value with its own gradient rule, which
+  sets the cotangent entering each block and reads what leaves it;
+  synflow: ``x`` divided by a power of two, against float32 overflow).
 
 A network starts its accumulator with ``tap.start(module, batch_size)``
 (by default ``init(batch_size)``), so a tap may also read variables of its
