@@ -39,6 +39,8 @@ RUNS = {  # run folder -> (space, label)
                       'float32 overflow fix'),
     'nb201_b32': ('nb201', 'NB201, 725 cells, batch 32'),
     'nb101_b32': ('nb101', 'NB101, 500 cells, batch 32'),
+    'nb101_synflow': ('nb101', 'NB101, 500 cells, synflow after the '
+                      'per-site rescaling'),
 }
 
 

@@ -29,7 +29,8 @@ rely on the input scale alone: NASLib's NB301 cells reach e^118, whose
 rescaled R (e^85) still fits.
 
 Before the sites, the input and the seed were both scaled by 2^-48: that
-left synflow infinite on 4 of 96 NASLib NB101 cells (log score above 155)."""
+left synflow infinite on 4 of 96 NASLib NB101 cells (log scores 126-132:
+the forward pass, scaled by 2^-48 only, passed float32's range)."""
 
 from __future__ import annotations
 
