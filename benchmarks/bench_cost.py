@@ -106,7 +106,6 @@ def main() -> int:
   from jaxnas import runtime  # pylint: disable=g-import-not-at-top
   runtime.setup(cpu_devices=args.devices,
                 compilation_cache=os.path.expanduser(args.compilation_cache))
-  import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jaxnas import data, engine  # pylint: disable=g-import-not-at-top
   from jaxnas.cli import common  # pylint: disable=g-import-not-at-top
