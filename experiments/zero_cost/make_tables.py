@@ -79,9 +79,12 @@ def reference(space: str, data_dir: str) -> dict[str, dict[str, float]]:
       rec['cifar10_test'] = _float(truth[r['arch_str']]['cifar10_test'])
       out[r['arch_str']] = rec
   else:
+    zen = {r['nb101_hash']: r['zen'] for r in csv.DictReader(open(
+        os.path.join(data_dir, 'nb101_zen_naslib.csv')))}
     for r in csv.DictReader(open(os.path.join(data_dir,
                                               'nb101_zc_naslib_500.csv'))):
       rec = {p: _float(r[p]) for p in SUITE if p in r}
+      rec['zen'] = _float(zen.get(r['nb101_hash']))
       rec['val_accuracy'] = _float(r['val_accuracy_naslib'])
       out[r['nb101_hash']] = rec
   return out
