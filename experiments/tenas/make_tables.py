@@ -117,7 +117,9 @@ def search_rows(where: str) -> list[str]:
             'tfds datasets are prepared.']
   secs = np.array([r['seconds'] for r in runs])
   lines += ['', f'Search time: {secs.mean():.0f} +- {_sd(secs):.0f} s per '
-            f'search (CPU wall, compilation excluded; paper '
+            f'search, runs in order ' + ', '.join(f'{s:.0f}' for s in secs)
+            + f' s (CPU wall, compilation excluded; a run that shared the '
+            f'machine with other jobs took longer; paper '
             f'{PAPER_SECONDS} GPU-s). Cells: ' + ', '.join(
                 f'`{r["arch"]}`' for r in runs)]
   return lines
