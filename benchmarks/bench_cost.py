@@ -31,7 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.bench_proxies import naslib_cells  # pylint: disable=g-import-not-at-top,wrong-import-position
+from benchmarks.bench_proxies import DEFAULT_DATA_DIR, naslib_cells  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def proxy_names(spec: str) -> list[str]:
@@ -47,7 +47,7 @@ def proxy_names(spec: str) -> list[str]:
 
 def measure(programs: dict, archs, images, labels, window: int) -> dict:
   """Seconds per cell of each engine in ``programs`` (name -> engine),
-  window by window, alternating."""
+  window by window, alternating; and the XLA compile counts."""
   import jax  # pylint: disable=g-import-not-at-top
   compiles = []
   jax.monitoring.register_event_duration_secs_listener(
@@ -75,7 +75,7 @@ def measure(programs: dict, archs, images, labels, window: int) -> dict:
     print(f'{start + len(chunk)}/{len(archs)} cells: ' + ', '.join(
         f'{n} {per_window[n][-1]:.2f} s/cell' for n in programs), flush=True)
   steady = len(archs) - window
-  return {name: {
+  programs_out = {name: {
       'proxies': [p.name for p in eng.proxies],
       'compile_s': eng.compile_seconds,
       'first_window_s': first[name],
@@ -83,15 +83,14 @@ def measure(programs: dict, archs, images, labels, window: int) -> dict:
       's_per_cell': totals[name] / steady,
       'window_s_per_cell': per_window[name],
       'compilations': eng.compilations,
-  } for name, eng in programs.items()} | {
-      '_xla_compiles': {'after_first_window': after_first,
-                        'after_all': len(compiles)}}
+  } for name, eng in programs.items()}
+  return programs_out, {'after_first_window': after_first,
+                        'after_all': len(compiles)}
 
 
 def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--data_dir', default=os.environ.get(
-      'JAXNAS_REFERENCE_DATA', os.path.join(ROOT, '..', 'shared', 'data')))
+  parser.add_argument('--data_dir', default=DEFAULT_DATA_DIR)
   parser.add_argument('--proxies', default='all',
                       help='naslib, all, or jaxnas proxy names, '
                       'comma-separated')
@@ -136,11 +135,11 @@ def main() -> int:
                         'cpus': os.cpu_count()},
             'versions': common.versions(), 'batch_size': args.batch_size,
             'devices': args.devices, 'cells': args.cells,
-            'cells_per_window': window,
-            'programs': measure(programs, archs, images, labels, window)}
+            'cells_per_window': window}
+  result['programs'], result['xla_compiles'] = measure(
+      programs, archs, images, labels, window)
   if args.groups:
-    groups = {n: v for n, v in result['programs'].items()
-              if n not in ('all', '_xla_compiles')}
+    groups = {n: v for n, v in result['programs'].items() if n != 'all'}
     total = sum(v['s_per_cell'] for v in groups.values())
     result['group_share'] = {n: v['s_per_cell'] / total
                              for n, v in groups.items()}

@@ -44,6 +44,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The reference data (``--data_dir``'s default for the benchmarks).
+DEFAULT_DATA_DIR = os.environ.get(
+    'JAXNAS_REFERENCE_DATA', os.path.join(ROOT, '..', 'shared', 'data'))
 # jaxnas name -> the torch suite's name.
 TORCH_NAMES = {'naswot': 'nwot'}
 
@@ -184,8 +187,7 @@ def whole_process(cells, npz: str, devices: int, threads: int) -> dict:
 
 def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--data_dir', default=os.environ.get(
-      'JAXNAS_REFERENCE_DATA', os.path.join(ROOT, '..', 'shared', 'data')))
+  parser.add_argument('--data_dir', default=DEFAULT_DATA_DIR)
   parser.add_argument('--proxies', default='naswot',
                       help='jaxnas proxy names, comma-separated, or naslib '
                       '(the whole NASLib suite)')
