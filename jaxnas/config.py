@@ -103,6 +103,9 @@ class RunConfig:
                       'call); scores report mean, std and each.')
   init_chunk: int = option(1, 'Inits vmapped together per step of the map '
                            'over inits.')
+  unroll_chunk: int = option(8, 'Inits written out per step of the map over '
+                             'inits when a proxy asks for unrolled inits '
+                             '(ntk_cond, linear_regions): bounds memory.')
   weight_init: str | None = option(None, 'Weight initialisation (default '
                                    'torch = PyTorch default, the NASWOT '
                                    'reference; tenas: he_normal; training: '

@@ -14,7 +14,10 @@ and each *group* of proxies that need the same network and input
 once, one forward pass feeds every tap of the group, and one backward pass
 every gradient user; then each proxy's device function runs on the shared
 :class:`~jaxnas.proxies.base.Context`. Initialisations are a ``lax.map``
-(``init_chunk`` of them vmapped per step) or unrolled when a proxy asks.
+(``init_chunk`` of them vmapped per step) or, when a proxy asks, unrolled:
+``unroll_chunk`` inits written out per step of a ``lax.map`` (all of them
+when a device has no more than that), since a program unrolling every one
+of 64 NTK inits did not fit in 24 GB.
 
 Given variables: ``score(..., variables=...)`` (and ``run``) scores
 networks whose parameters the caller holds (e.g. trained ones, per
@@ -75,6 +78,8 @@ class Engine:
       similar cost (the space's ``cost_hint``) in one call, since a call
       lasts as long as its slowest architecture; results are then yielded
       in completion order (each carries its ``arch``), not input order.
+    unroll_chunk: inits written out per step when a proxy asks for
+      unrolled inits (bounds the program's size and memory).
   """
 
   BALANCE_WINDOW_CALLS = 8  # archs sorted by cost together (in calls)
@@ -82,7 +87,8 @@ class Engine:
   def __init__(self, space, proxies: Sequence[Proxy], inits: int = 1,
                init_chunk: int = 1, weight_init: str = 'torch',
                num_classes: int = 10, devices: int | None = None,
-               init_devices: int | None = 1, balance: bool = False):
+               init_devices: int | None = 1, balance: bool = False,
+               unroll_chunk: int = 8):
     if inits < 1:
       raise ValueError(f'inits must be >= 1, got {inits}')
     names = [p.name for p in proxies]
@@ -91,6 +97,9 @@ class Engine:
     self.space, self.proxies = space, tuple(proxies)
     self.inits, self.weight_init = inits, weight_init
     self.init_chunk = max(1, min(init_chunk, inits))
+    if unroll_chunk < 1:
+      raise ValueError(f'unroll_chunk must be >= 1, got {unroll_chunk}')
+    self.unroll_chunk = unroll_chunk
     self.num_classes = num_classes
     self.image_size = 32  # set from the data by score(); for static proxies
     available = jax.local_devices()
@@ -179,10 +188,8 @@ class Engine:
                             variables if has_given else None)
 
     if self.unroll:
-      outs = [one(keys[i], *jax.tree.map(lambda x, i=i: x[i],
-                                         (per_init, given)))
-              for i in range(keys.shape[0])]
-      out = jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+      out = _unrolled_map(lambda a: one(*a), (keys, per_init, given),
+                          self.unroll_chunk)
     else:
       out = jax.lax.map(lambda a: one(*a), (keys, per_init, given),
                         batch_size=self.init_chunk if self.init_chunk > 1
@@ -366,6 +373,32 @@ class Engine:
       variables = [variables[i] for i in order]
     yield from self.run(self.arch_keys(seed_key, archs), archs, data,
                         variables=variables)
+
+
+def _unrolled_map(fn, xs, chunk: int):
+  """``lax.map(fn, xs)`` with the calls written out: ``chunk`` of them per
+  step of a ``lax.map`` over whole chunks, the remainder after it (all of
+  them, no loop, when there are at most ``chunk``)."""
+  n = jax.tree.leaves(xs)[0].shape[0]
+  whole = (n // chunk) * chunk if n > chunk else 0
+
+  def written_out(part):
+    count = jax.tree.leaves(part)[0].shape[0]
+    outs = [fn(jax.tree.map(lambda x, i=i: x[i], part)) for i in range(count)]
+    return jax.tree.map(lambda *ys: jnp.stack(ys), *outs)
+
+  pieces = []
+  if whole:
+    steps = jax.tree.map(
+        lambda x: x[:whole].reshape((whole // chunk, chunk) + x.shape[1:]), xs)
+    mapped = jax.lax.map(written_out, steps)
+    pieces.append(jax.tree.map(
+        lambda y: y.reshape((whole,) + y.shape[2:]), mapped))
+  if whole < n:
+    pieces.append(written_out(jax.tree.map(lambda x: x[whole:], xs)))
+  if len(pieces) == 1:
+    return pieces[0]
+  return jax.tree.map(lambda *ys: jnp.concatenate(ys), *pieces)
 
 
 def _pad(x: jax.Array, n: int) -> jax.Array:

@@ -1,7 +1,10 @@
 """The one engine: keys, one compilation for any number of cells, several
 proxies in one program, groups, inits, devices and errors."""
 
+import dataclasses
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -97,6 +100,35 @@ def test_inits_spread_over_devices_give_the_same_values(tiny_images):
   a = next(one.score(key, [arch], tiny_images))['naswot'].values
   b = next(two.score(key, [arch], tiny_images))['naswot'].values
   assert a == pytest.approx(b, rel=1e-12)
+
+
+@pytest.mark.parametrize('n,chunk', [(7, 3), (6, 3), (3, 8), (1, 1)])
+def test_unrolled_map_is_a_map(n, chunk):
+  """Chunks written out inside a loop, plus the remainder, give the same
+  per-row results in the same order as one plain loop."""
+  xs = {'a': jnp.arange(n * 2.0).reshape(n, 2), 'b': jnp.arange(n)}
+  fn = lambda x: {'s': x['a'].sum() * (x['b'] + 1), 'v': x['a'] * 2}
+  got = jax.jit(lambda t: engine._unrolled_map(fn, t, chunk))(xs)
+  want = [fn(jax.tree.map(lambda x, i=i: x[i], xs)) for i in range(n)]
+  np.testing.assert_array_equal(got['s'], [w['s'] for w in want])
+  np.testing.assert_array_equal(got['v'], np.stack([w['v'] for w in want]))
+
+
+def test_unrolled_inits_in_chunks_equal_all_written_out(tiny_images):
+  """A proxy asking for unrolled inits: 5 inits written out 2 per step of a
+  loop (and the fifth after it) give the values of all 5 written out."""
+  proxy = get_proxy('naswot')
+  proxy = dataclasses.replace(proxy, needs=dataclasses.replace(
+      proxy.needs, init_loop='unroll'))
+  arch, key = spec.parse(A), jax.random.PRNGKey(3)
+  chunked = engine.Engine(SPACE, [proxy], inits=5, devices=1, unroll_chunk=2)
+  whole = engine.Engine(SPACE, [proxy], inits=5, devices=1, unroll_chunk=8)
+  a = next(chunked.score(key, [arch], tiny_images))['naswot'].values
+  b = next(whole.score(key, [arch], tiny_images))['naswot'].values
+  assert len(set(a)) == 5
+  assert a == pytest.approx(b, rel=1e-9)
+  with pytest.raises(ValueError, match='unroll_chunk'):
+    engine.Engine(SPACE, [proxy], unroll_chunk=0)
 
 
 def test_labels_are_required_only_by_proxies_that_need_them(tiny_images):

@@ -1,13 +1,13 @@
 """kappa and R of NB201 cells over many inits, each cell in one compiled call.
 
-  python experiments/tenas/inits64.py [--inits=64]
+  python experiments/tenas/inits64.py [--inits=64] [--unroll_chunk=4]
       [--batch_size=32] [--cells=ARCH,ARCH]
 
 One engine program computes both proxies (ntk_cond on the C=3
 supernet, linear_regions on the C=1 one) for all --inits Kaiming-normal
-initialisations of one cell per call (unrolled: no loop over inits, as
-both proxies ask). XLA backend compilations are counted with a jax.monitoring
-listener; the program is compiled once and reused for every cell. Writes
+initialisations of one cell per call (both proxies ask for unrolled
+inits: --unroll_chunk of them written out per step of a loop over the
+inits). XLA backend compilations are counted with a jax.monitoring listener; the program is compiled once and reused for every cell. Writes
 inits64.json beside this script: per cell, the mean / std / min / max of
 kappa and R over the inits, the call's wall time and the compile count.
 """
@@ -34,6 +34,7 @@ def main() -> int:
   parser.add_argument('--data', default=os.environ.get(
       'JAXNAS_REFERENCE_DATA', os.path.join(ROOT, '..', 'shared', 'data')))
   parser.add_argument('--inits', type=int, default=64)
+  parser.add_argument('--unroll_chunk', type=int, default=4)
   parser.add_argument('--batch_size', type=int, default=32)
   parser.add_argument('--cells', default=','.join(DEFAULT_CELLS))
   parser.add_argument('--output', default=os.path.join(HERE, 'inits64.json'))
@@ -61,12 +62,14 @@ def main() -> int:
   eng = engine.Engine(get_space('nb201'), get_proxies(
       ('ntk_cond', 'linear_regions'),
       {'ntk_cond': {'batch_size': args.batch_size}}), inits=args.inits,
-                      weight_init='he_normal', devices=1)
+                      weight_init='he_normal', devices=1,
+                      unroll_chunk=args.unroll_chunk)
   rngs = [np.random.default_rng([0, i]) for i in range(args.inits)]
   per_init = jax.tree.map(lambda *xs: np.stack(xs), *[
       eng.prepare_data(np.asarray(images), None, r) for r in rngs])
   cells = [c for c in args.cells.split(',') if c]
-  out = {'inits': args.inits, 'batch_size': args.batch_size,
+  out = {'inits': args.inits, 'unroll_chunk': args.unroll_chunk,
+         'batch_size': args.batch_size,
          'git_revision': common.git_revision(), 'cells': []}
   for n, cell in enumerate(cells):
     ops = spec.parse(cell)

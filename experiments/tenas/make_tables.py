@@ -139,7 +139,8 @@ def inits_rows(where: str) -> list[str]:
             'inits64.py` for this table.']
   lines = ['## Many inits of one cell in one compiled call', '',
            f'`python experiments/tenas/inits64.py`: {res["inits"]} Kaiming '
-           f'inits per call (unrolled), NTK batch {res["batch_size"]}, one '
+           f'inits per call ({res.get("unroll_chunk", "all")} written out '
+           f'per loop step), NTK batch {res["batch_size"]}, one '
            f'device; {res["engine_compilations"]} program, '
            f'{res["xla_compiles_total"]} XLA compilations in all '
            f'({res["compile_seconds"]:.0f} s compiling), at git revision '

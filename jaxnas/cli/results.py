@@ -106,7 +106,8 @@ class ScoreSource:
       self.engines[names] = engine.Engine(
           self.space, [self.proxy(n) for n in names], cfg.inits,
           cfg.init_chunk, cfg.weight_init, self.num_classes, cfg.devices,
-          init_devices=cfg.init_devices, balance=True)
+          init_devices=cfg.init_devices, balance=True,
+          unroll_chunk=cfg.unroll_chunk)
     return self.engines[names]
 
   def _stored(self, proxy: Proxy, names: list[str]) -> dict[str, dict]:
