@@ -14,10 +14,8 @@ and each *group* of proxies that need the same network and input
 once, one forward pass feeds every tap of the group, and one backward pass
 every gradient user; then each proxy's device function runs on the shared
 :class:`~jaxnas.proxies.base.Context`. Initialisations are a ``lax.map``
-(``init_chunk`` of them vmapped per step) or, when a proxy asks, unrolled:
-``unroll_chunk`` inits written out per step of a ``lax.map`` (all of them
-when a device has no more than that), since a program unrolling every one
-of 64 NTK inits did not fit in 24 GB.
+(``init_chunk`` of them vmapped per step) or, when a proxy asks, written
+out ``unroll_chunk`` per step (all 64 NTK inits written out took >24 GB).
 
 Given variables: ``score(..., variables=...)`` (and ``run``) scores
 networks whose parameters the caller holds (e.g. trained ones, per
@@ -78,8 +76,7 @@ class Engine:
       similar cost (the space's ``cost_hint``) in one call, since a call
       lasts as long as its slowest architecture; results are then yielded
       in completion order (each carries its ``arch``), not input order.
-    unroll_chunk: inits written out per step when a proxy asks for
-      unrolled inits (bounds the program's size and memory).
+    unroll_chunk: inits written out per loop step when a proxy asks so.
   """
 
   BALANCE_WINDOW_CALLS = 8  # archs sorted by cost together (in calls)
@@ -89,16 +86,15 @@ class Engine:
                num_classes: int = 10, devices: int | None = None,
                init_devices: int | None = 1, balance: bool = False,
                unroll_chunk: int = 8):
-    if inits < 1:
-      raise ValueError(f'inits must be >= 1, got {inits}')
+    if inits < 1 or unroll_chunk < 1:
+      raise ValueError(f'inits and unroll_chunk must be >= 1, got '
+                       f'inits={inits}, unroll_chunk={unroll_chunk}')
     names = [p.name for p in proxies]
     if not names or len(set(names)) != len(names):
       raise ValueError(f'proxies must be given once each, got {names}')
     self.space, self.proxies = space, tuple(proxies)
     self.inits, self.weight_init = inits, weight_init
     self.init_chunk = max(1, min(init_chunk, inits))
-    if unroll_chunk < 1:
-      raise ValueError(f'unroll_chunk must be >= 1, got {unroll_chunk}')
     self.unroll_chunk = unroll_chunk
     self.num_classes = num_classes
     self.image_size = 32  # set from the data by score(); for static proxies
@@ -136,7 +132,7 @@ class Engine:
 
   @property
   def unroll(self) -> bool:
-    """No loop over inits: one init per device, or a proxy asks (inside a
+    """Inits written out: one per device, or a proxy asks (inside a
     ``while`` loop XLA:CPU gave the weight-gradient convolutions slow
     layouts: the NTK ran 4x, the suite's backward passes ~3x slower)."""
     per_device = math.ceil(self.inits / self.init_devices)
@@ -183,17 +179,17 @@ class Engine:
     given = jax.tree.map(lambda x: x[0], given)
     has_given = bool(jax.tree.leaves(given))
 
-    def one(key, own, variables):
+    def one(xs):
+      key, own, variables = xs
       return self._one_init(key, arch, {**shared, **own},
                             variables if has_given else None)
 
+    xs = (keys, per_init, given)
     if self.unroll:
-      out = _unrolled_map(lambda a: one(*a), (keys, per_init, given),
-                          self.unroll_chunk)
+      out = _unrolled_map(one, xs, self.unroll_chunk)
     else:
-      out = jax.lax.map(lambda a: one(*a), (keys, per_init, given),
-                        batch_size=self.init_chunk if self.init_chunk > 1
-                        else None)
+      out = jax.lax.map(one, xs, batch_size=self.init_chunk
+                        if self.init_chunk > 1 else None)
     return jax.tree.map(lambda x: x[None], out)
 
   def _program(self, per_init_spec, given_spec):
@@ -376,28 +372,24 @@ class Engine:
 
 
 def _unrolled_map(fn, xs, chunk: int):
-  """``lax.map(fn, xs)`` with the calls written out: ``chunk`` of them per
-  step of a ``lax.map`` over whole chunks, the remainder after it (all of
-  them, no loop, when there are at most ``chunk``)."""
+  """``lax.map(fn, xs)`` with the calls written out: ``chunk`` per step of
+  a ``lax.map`` over whole chunks, the remainder after it."""
   n = jax.tree.leaves(xs)[0].shape[0]
-  whole = (n // chunk) * chunk if n > chunk else 0
+  whole = n - n % chunk if n > chunk else 0
 
   def written_out(part):
-    count = jax.tree.leaves(part)[0].shape[0]
-    outs = [fn(jax.tree.map(lambda x, i=i: x[i], part)) for i in range(count)]
+    rows = jax.tree.leaves(part)[0].shape[0]
+    outs = [fn(jax.tree.map(lambda x, i=i: x[i], part)) for i in range(rows)]
     return jax.tree.map(lambda *ys: jnp.stack(ys), *outs)
 
   pieces = []
   if whole:
     steps = jax.tree.map(
-        lambda x: x[:whole].reshape((whole // chunk, chunk) + x.shape[1:]), xs)
-    mapped = jax.lax.map(written_out, steps)
-    pieces.append(jax.tree.map(
-        lambda y: y.reshape((whole,) + y.shape[2:]), mapped))
+        lambda x: x[:whole].reshape((-1, chunk) + x.shape[1:]), xs)
+    pieces.append(jax.tree.map(lambda y: y.reshape((whole,) + y.shape[2:]),
+                               jax.lax.map(written_out, steps)))
   if whole < n:
     pieces.append(written_out(jax.tree.map(lambda x: x[whole:], xs)))
-  if len(pieces) == 1:
-    return pieces[0]
   return jax.tree.map(lambda *ys: jnp.concatenate(ys), *pieces)
 
 
