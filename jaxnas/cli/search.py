@@ -47,7 +47,9 @@ def proxy_search(cfg: RunConfig, space):
   if pool is None:
     candidates = search_lib.naswot_sample_runs(space, rng, cfg.runs,
                                                cfg.n_samples)
-  else:  # uniform over the scored cells, with replacement
+  else:  # uniform over the scored cells, with replacement; drawn in the
+    # space's id order so the runs do not depend on the file's row order
+    pool.sort(key=space.arch_id)
     candidates = [[pool[i] for i in rng.integers(0, len(pool),
                                                  cfg.n_samples)]
                   for _ in range(cfg.runs)]

@@ -18,7 +18,9 @@ def test_search_from_score_table_picks_run_argmax(tmp_path):
   rng = np.random.default_rng(0)
   scores = rng.normal(size=len(cells))
   accs = 80 + 10 * rng.random(len(cells))
-  table = score_table(tmp_path / 's.csv', cells, scores)
+  shuffled = rng.permutation(len(cells))  # the table's rows in any order
+  table = score_table(tmp_path / 's.csv', [cells[i] for i in shuffled],
+                      scores[shuffled])
   bench = benchmark(tmp_path / 'b.csv', cells, accs)
   out = str(tmp_path / 'out')
   run('--mode=search', '--algorithm=naswot', '--n_samples=10', '--runs=7',
@@ -26,8 +28,8 @@ def test_search_from_score_table_picks_run_argmax(tmp_path):
       f'--output={out}', '--seed=3')
   runs = read_jsonl(os.path.join(out, 'search.jsonl'))
   assert len(runs) == 7
-  # Re-draw the candidates independently: 10 uniform rows of the score
-  # table (here: the whole space) per run.
+  # Re-draw the candidates independently: 10 uniform draws of the score
+  # table's cells (here: the whole space) in enumeration order per run.
   draw = np.random.default_rng(3)
   for r in runs:
     ids = draw.integers(0, len(cells), 10)
