@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
+from jaxnas.cli import common  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxnas.search import evolution as ev  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxnas.search import reinforce as rf  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxnas.spaces.nb201 import NB201Space  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -126,7 +127,8 @@ def main() -> int:
   lines = [
       '# Benchmark-driven searches on NB201 (CIFAR-10)', '',
       'Made by `python experiments/nb201_search/make_table.py` '
-      f'(runs={args.runs}, budgets={args.budgets}, seed={args.seed}). Each '
+      f'(runs={args.runs}, budgets={args.budgets}, seed={args.seed}) at git '
+      f'revision {common.git_revision()}. Each '
       'search optimises `cifar10_valid` with a budget of trained-cell '
       'lookups; mean +- sample sd over runs of the chosen cell (every run: '
       '`runs.jsonl`). AREA uses '
