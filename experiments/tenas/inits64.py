@@ -7,7 +7,8 @@ One engine program computes both proxies (ntk_cond on the C=3
 supernet, linear_regions on the C=1 one) for all --inits Kaiming-normal
 initialisations of one cell per call (both proxies ask for unrolled
 inits: --unroll_chunk of them written out per step of a loop over the
-inits). XLA backend compilations are counted with a jax.monitoring listener; the program is compiled once and reused for every cell. Writes
+inits). XLA backend compilations are counted with a jax.monitoring
+listener; the program is compiled once and reused for every cell. Writes
 inits64.json beside this script: per cell, the mean / std / min / max of
 kappa and R over the inits, the call's wall time and the compile count.
 """
