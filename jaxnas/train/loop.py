@@ -182,8 +182,10 @@ def train(population: Population, splits, key: jax.Array, plan: Plan,
     log(f'resuming from the checkpoint of step {start}')
   train_log = records_lib.JsonLines(os.path.join(output, 'train.jsonl'),
                                     start)
-  score_log = records_lib.JsonLines(os.path.join(output, 'scores.jsonl'),
-                                    start)
+  score_log = None  # no scores.jsonl for a run that scores nothing
+  if scorer is not None:
+    score_log = records_lib.JsonLines(os.path.join(output, 'scores.jsonl'),
+                                      start)
   start = start or 0
   tests = None
   if splits.test_images is not None:
@@ -230,7 +232,8 @@ def train(population: Population, splits, key: jax.Array, plan: Plan,
   finally:
     prefetch.close()
     train_log.close()
-    score_log.close()
+    if score_log is not None:
+      score_log.close()
   records_lib.plot_curves(
       records_lib.read_jsonl(os.path.join(output, 'train.jsonl')),
       os.path.join(output, 'loss_curve.png'))

@@ -59,6 +59,8 @@ def test_contract_command_records_and_one_compilation(tmp_path, split_npz):
   with open(os.path.join(out, 'loss_curve.png'), 'rb') as f:
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
   assert os.path.isdir(os.path.join(out, 'checkpoints', '10'))
+  # No --score_steps: no (empty) scores.jsonl beside the training records.
+  assert not os.path.exists(os.path.join(out, 'scores.jsonl'))
 
 
 def _final_params(out, step):
