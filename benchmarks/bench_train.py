@@ -46,6 +46,7 @@ def population(args) -> dict:
             f'--channels={args.channels}',
             f'--cells_per_stage={args.cells_per_stage}',
             f'--checkpoint_every={args.steps}', '--compilation_cache=',
+            f'--seed_chunk={args.seed_chunk}',
             '--progress_seconds=600', f'--cpu_devices={args.cpu_devices}']
 
   def call(out, *extra):
@@ -84,7 +85,8 @@ def _jax_images_per_second(args, seeds: int) -> dict:
                     cells_per_stage=args.cells_per_stage)
   trainer = Trainer.from_recipe(space, recipes.recipe_for('nb201'), 1000, 10,
                                 'cifar10', splits.train_images.shape[1:])
-  pop = Population(trainer, space, [space.parse(args.cell)], seeds)
+  pop = Population(trainer, space, [space.parse(args.cell)], seeds,
+                   seed_chunk=args.seed_chunk)
   stream = input_lib.Stream(splits.train_images, splits.train_labels,
                             args.batch_size, 0, pop.seed_index)
   init_keys, data_keys = pop.keys(jax.random.PRNGKey(0))
@@ -179,6 +181,8 @@ def main():
   p.add_argument('--channels', type=int, default=16)
   p.add_argument('--cells_per_stage', type=int, default=5)
   p.add_argument('--cpu_devices', type=int, default=2)
+  p.add_argument('--seed_chunk', type=int, default=1,
+                 help='seeds vmapped together per step (run.py --seed_chunk)')
   p.add_argument('--output', default=None)
   args = p.parse_args()
   result = {'what': args.what, 'config': vars(args),

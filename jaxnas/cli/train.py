@@ -30,9 +30,9 @@ from jaxnas.train.step import Trainer
 
 def _check(cfg: RunConfig) -> tuple[int, ...]:
   """Validates the training options; returns the score steps."""
-  for name in ('batch_size', 'epochs', 'seeds', 'checkpoint_every',
-               'log_every', 'eval_every', 'eval_batch_size',
-               'score_batch_size'):
+  for name in ('batch_size', 'epochs', 'seeds', 'seed_chunk',
+               'checkpoint_every', 'log_every', 'eval_every',
+               'eval_batch_size', 'score_batch_size'):
     if getattr(cfg, name) < 1:
       raise JaxnasError(f'--{name} must be >= 1, got {getattr(cfg, name)}')
   if cfg.steps is not None and cfg.steps < 0:
@@ -67,7 +67,8 @@ def run(cfg: RunConfig) -> dict[str, Any]:
   stop = total if cfg.steps is None else min(cfg.steps, total)
   trainer = Trainer.from_recipe(space, recipe, total, classes, splits.norm,
                                 splits.train_images.shape[1:])
-  population = Population(trainer, space, archs, cfg.seeds, cfg.devices)
+  population = Population(trainer, space, archs, cfg.seeds, cfg.devices,
+                          cfg.seed_chunk)
   lay = population.layout
   common.log(f'training {len(archs)} cell(s) x {cfg.seeds} seed(s) on '
              f'{lay.arch_devices}x{lay.seed_devices} device(s) '

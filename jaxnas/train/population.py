@@ -9,7 +9,9 @@ architectures and initialisations (:mod:`jaxnas.engine`):
   op); a device holding several cells loops over them with ``lax.map``;
 * the seeds of a cell are ``vmap``-ped (parameters, optimiser states and
   batches batched, the ops shared), split over the ``seed`` axis when there
-  is one cell and several devices.
+  is one cell and several devices; with ``seed_chunk``, a device's seeds
+  are a ``lax.map`` with that many vmapped per step, which bounds memory
+  (activations of a chunk, not of all its seeds, are live at once).
 
 So training a population compiles three programs (init, step, eval) once,
 whatever A and K. Every state leaf has leading axes ``[A, K]`` (A and K
@@ -107,6 +109,8 @@ class Population:
     archs: the cells (validated).
     seeds: networks per cell.
     devices: local devices to use (default: all).
+    seed_chunk: seeds vmapped together per step of a ``lax.map`` over a
+      device's seeds (default None: all of them vmapped at once).
 
   Attributes:
     layout: the :class:`Layout`.
@@ -116,13 +120,17 @@ class Population:
   """
 
   def __init__(self, trainer: Trainer, space, archs: Sequence[Any],
-               seeds: int = 1, devices: int | None = None):
+               seeds: int = 1, devices: int | None = None,
+               seed_chunk: int | None = None):
     available = jax.local_devices()
     count = len(available) if devices is None else devices
     if not 1 <= count <= len(available):
       raise ValueError(f'devices={devices} but {len(available)} local '
                        'device(s) are available')
+    if seed_chunk is not None and seed_chunk < 1:
+      raise ValueError(f'seed_chunk={seed_chunk}; it must be >= 1')
     self.trainer, self.space, self.archs = trainer, space, list(archs)
+    self.seed_chunk = seed_chunk
     self.layout = plan(self.archs, seeds, count,
                        getattr(space, 'cost_hint', None))
     lay = self.layout
@@ -171,19 +179,31 @@ class Population:
       return jax.tree.map(lambda x: x[None], out)
     return jax.lax.map(lambda a: fn(*a), xs)
 
+  def _over_seeds(self, fn, seeded):
+    """``fn`` on each seed slot of this device (leading axis of every leaf
+    of ``seeded``): all vmapped, or a ``lax.map`` vmapping ``seed_chunk``
+    per step."""
+    if self.seed_chunk is None:
+      return jax.vmap(fn)(seeded)
+    return jax.lax.map(fn, seeded, batch_size=self.seed_chunk
+                       if self.seed_chunk > 1 else None)
+
   def _init(self, keys, arch):
     return self._over_archs(
-        lambda k, a: jax.vmap(self.trainer.init, (0, None))(k, a), keys, arch)
+        lambda k, a: self._over_seeds(lambda ki: self.trainer.init(ki, a), k),
+        keys, arch)
 
   def _step(self, state, arch, images, labels, data_keys):
-    step = jax.vmap(self.trainer.step, (0, None, 0, 0, 0))
     return self._over_archs(
-        lambda s, a: step(s, a, images, labels, data_keys), state, arch)
+        lambda s, a: self._over_seeds(
+            lambda x: self.trainer.step(x[0], a, *x[1:]),
+            (s, images, labels, data_keys)), state, arch)
 
   def _eval(self, state, arch, images, labels, mask):
-    evaluate = jax.vmap(self.trainer.evaluate, (0, None, None, None, None))
     return self._over_archs(
-        lambda s, a: evaluate(s, a, images, labels, mask), state, arch)
+        lambda s, a: self._over_seeds(
+            lambda si: self.trainer.evaluate(si, a, images, labels, mask), s),
+        state, arch)
 
   def _program(self, name: str, args: tuple, in_specs, out_specs,
                donate: tuple[int, ...] = ()):

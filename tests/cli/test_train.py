@@ -139,3 +139,12 @@ def test_bad_data_is_a_one_line_error(tmp_path, data, message):
   last = proc.stderr.strip().splitlines()[-1]
   assert message in last and path in last
   assert 'Traceback' not in proc.stderr
+
+
+def test_seed_chunk_below_one_is_a_one_line_error(tmp_path, split_npz):
+  af = archs_file(tmp_path / 'a.txt', [spec.parse(A)])
+  proc = run(*_args(af, split_npz, str(tmp_path / 'o'), '--steps=1',
+                    '--seed_chunk=0'), check=False)
+  assert proc.returncode != 0
+  assert proc.stderr.strip().splitlines()[-1].endswith(
+      '--seed_chunk must be >= 1, got 0')

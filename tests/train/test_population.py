@@ -33,11 +33,12 @@ def _data(n=24):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('cells', [[A, B]])
+@pytest.mark.parametrize('seed_chunk', [None, 2])  # 2: chunks of 2 and 1
 def test_population_compiles_once_and_matches_single_networks(trainer,
-                                                              cells):
-  archs = [spec.parse(c) for c in cells]
-  pop = pop_lib.Population(trainer, SPACE, archs, seeds=3, devices=1)
+                                                              seed_chunk):
+  archs = [spec.parse(A), spec.parse(B)]
+  pop = pop_lib.Population(trainer, SPACE, archs, seeds=3, devices=1,
+                           seed_chunk=seed_chunk)
   images, labels = _data()
   stream = input_lib.Stream(images, labels, 6, 0, pop.seed_index)
   init_keys, data_keys = pop.keys(jax.random.PRNGKey(0))
@@ -80,3 +81,9 @@ def test_plan_spreads_cells_over_devices_then_seeds():
   assert (one.arch_devices, one.seed_devices, one.seeds_pad) == (1, 2, 4)
   with pytest.raises(ValueError, match='seeds'):
     pop_lib.plan(archs, seeds=0, devices=1)
+
+
+def test_seed_chunk_below_one_is_a_one_line_error(trainer):
+  with pytest.raises(ValueError, match=r'^seed_chunk=0; it must be >= 1$'):
+    pop_lib.Population(trainer, SPACE, [spec.parse(A)], seeds=2, devices=1,
+                       seed_chunk=0)
