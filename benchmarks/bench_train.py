@@ -185,7 +185,10 @@ def main():
                  help='seeds vmapped together per step (run.py --seed_chunk)')
   p.add_argument('--output', default=None)
   args = p.parse_args()
+  from jaxnas.cli import common  # pylint: disable=g-import-not-at-top
   result = {'what': args.what, 'config': vars(args),
+            'git_revision': common.git_revision(),
+            'versions': common.versions(),
             'machine': {'cpus': os.cpu_count(),
                         'platform': platform.platform()},
             'load_average_at_start': os.getloadavg(),
