@@ -55,16 +55,30 @@ def _same_conv_bwd(res, g):
   return _same_conv(g, _flip(kernel)), _filter_grad(x, g, kernel.shape[0])
 
 
+# Images per convolution of the filter gradient (see _filter_grad).
+FILTER_GRAD_CHUNK = 16
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _filter_grad(x: Array, g: Array, k: int) -> Array:
   """dW[i, j, c, o] = sum_{b,h,w} xp[b, h+i, w+j, c] g[b, h, w, o] (xp: x
   padded by k // 2): a valid convolution of ``[C, H', W', B]`` by
-  ``[H, W, B, O]``, i.e. standard layouts."""
+  ``[H, W, B, O]``, i.e. standard layouts, summed over chunks of
+  ``FILTER_GRAD_CHUNK`` images. The batch is the contracted feature
+  dimension of that convolution, and XLA:CPU runs it (and the transposes
+  feeding it) far slower per image when it is large. Measured (3x3, 32x32x16,
+  batch 256, inside a ``lax.switch``): 108 ms in one piece, 65 ms in chunks
+  of 64, 28.5 ms in chunks of 16; at 8x8x64, 28 ms against 16 ms."""
   p = k // 2
   xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-  return jax.lax.conv_general_dilated(
-      xp.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), (1, 1), 'VALID',
-      dimension_numbers=_DIMS).transpose(1, 2, 0, 3)
+  total = None
+  for start in range(0, x.shape[0], FILTER_GRAD_CHUNK):
+    part = slice(start, start + FILTER_GRAD_CHUNK)
+    dw = jax.lax.conv_general_dilated(
+        xp[part].transpose(3, 1, 2, 0), g[part].transpose(1, 2, 0, 3),
+        (1, 1), 'VALID', dimension_numbers=_DIMS)
+    total = dw if total is None else total + dw
+  return total.transpose(1, 2, 0, 3)
 
 
 def _filter_grad_fwd(x, g, k):

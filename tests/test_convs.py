@@ -63,6 +63,22 @@ def test_same_conv_values_and_gradients_equal_lax(k):
         jax.jit(jax.grad(loss(lax_conv), (0, 1)))(x, kernel))
 
 
+def test_filter_gradient_in_chunks_equals_the_numpy_sum():
+  """A batch of 37 is summed in chunks of 16, 16 and 5."""
+  assert convs.FILTER_GRAD_CHUNK == 16
+  rng = np.random.default_rng(4)
+  x = rng.normal(size=(37, 5, 4, 3))
+  g = rng.normal(size=(37, 5, 4, 2))
+  got = jax.jit(convs._filter_grad, static_argnums=2)(
+      jnp.asarray(x, jnp.float32), jnp.asarray(g, jnp.float32), 3)
+  xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  want = np.zeros((3, 3, 3, 2))
+  for i in range(3):
+    for j in range(3):
+      want[i, j] = np.einsum('bhwc,bhwo->co', xp[:, i:i + 5, j:j + 4], g)
+  close(got, want, rtol=1e-5)
+
+
 @pytest.mark.parametrize('k', [1, 3])
 def test_same_conv_second_and_third_derivatives_equal_lax(k):
   x, kernel = conv_operands(k, seed=1)
